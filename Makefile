@@ -1,0 +1,43 @@
+# dkp: every target sets up its own virtualenv (.venv) on first use, and again only when
+# setup.cfg/pyproject.toml change. A fresh machine needs python3 and make, nothing else.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?= data/synthetic
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-slow lint curves curves-quick data clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create/refresh .venv with dkp (editable) and dev tools
+
+test: $(STAMP)  ## run the test suite (fast tests; slow ones: make test-slow)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)  ## run only the tests marked slow
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)  ## ruff
+	$(VENV)/bin/ruff check dkp tests experiments
+
+data: $(STAMP)  ## build the embedded synthetic dataset in $(DATA) if absent
+	$(PY) -m dkp.data.synthetic --out $(DATA)
+
+curves: $(STAMP)  ## build data, train, sweep and draw the mAP-GFLOPs curves
+	$(PY) experiments/make_curves.py --data $(DATA)
+
+curves-quick: $(STAMP)  ## a smaller, faster version of `make curves` for a first look
+	$(PY) experiments/make_curves.py --data $(DATA) --quick
+
+clean:  ## remove outputs, caches and the virtualenv (not the dataset: rm -r data)
+	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

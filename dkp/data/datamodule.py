@@ -1,0 +1,134 @@
+"""LightningDataModule over any annotation format: splits are callables that give RecordSets."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from dkp.data.dataset import VideoClipDataset, collate_clips
+from dkp.data.records import RecordSet
+from dkp.data.sampling import ClipSampling
+from dkp.data.video import PyAVReader, VideoReader
+
+log = logging.getLogger(__name__)
+
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
+
+
+class VideoDataModule(pl.LightningDataModule):
+    """Builds one :class:`VideoClipDataset` per split and their loaders.
+
+    ``splits`` maps ``train``/``val``/``test``/``predict`` to a zero-argument callable that
+    returns a :class:`RecordSet` (in configs: a reader with ``_partial_: true``). Every split
+    must list the same classes as ``num_classes`` says, so a wrong data config fails here,
+    before any training.
+    """
+
+    def __init__(
+        self,
+        splits: Mapping[str, Callable[[], RecordSet]],
+        sampling: ClipSampling,
+        num_classes: int,
+        reader: VideoReader | None = None,
+        student_size: int | Sequence[int] = 112,
+        teacher_size: int | Sequence[int] = 224,
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        hflip: bool = False,
+    ) -> None:
+        super().__init__()
+        unknown = set(splits) - {"train", "val", "test", "predict"}
+        if unknown:
+            raise ValueError(f"data.splits: unknown split names {sorted(unknown)}")
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise ValueError("data.batch_size: must be >= 1")
+        if num_workers < 0:
+            raise ValueError("data.num_workers: must be >= 0")
+        self.splits = dict(splits)
+        self.sampling = sampling
+        self.num_classes = num_classes
+        self.reader = reader if reader is not None else PyAVReader()
+        self.student_size = student_size
+        self.teacher_size = teacher_size
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.hflip = hflip
+        self.record_sets: dict[str, RecordSet] = {}
+        self.datasets: dict[str, VideoClipDataset] = {}
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names, from the first split that has been (or can be) loaded."""
+        if not self.record_sets:
+            name = next(iter(self.splits))
+            self.record_sets[name] = self._load(name)
+        return next(iter(self.record_sets.values())).classes
+
+    def _load(self, name: str) -> RecordSet:
+        if name not in self.splits:
+            raise ValueError(f"data.splits: no '{name}' split configured")
+        records = self.splits[name]()
+        if records.num_classes != self.num_classes:
+            raise ValueError(
+                f"data.num_classes: config says {self.num_classes} but the {name} split's "
+                f"annotations list {records.num_classes} classes"
+            )
+        if not records.records:
+            raise ValueError(f"data.splits.{name}: no usable videos ({records.summary()})")
+        log.info("%s split: %s", name, records.summary())
+        return records
+
+    def setup(self, stage: str | None = None) -> None:
+        names = STAGE_SPLITS[stage] if stage in STAGE_SPLITS else tuple(self.splits)
+        for name in names:
+            self.dataset(name)
+
+    def dataset(self, name: str) -> VideoClipDataset:
+        """The dataset of split ``name``, built on first use."""
+        if name not in self.datasets:
+            if name not in self.record_sets:
+                self.record_sets[name] = self._load(name)
+            self.datasets[name] = VideoClipDataset(
+                self.record_sets[name].records,
+                self.sampling,
+                self.reader,
+                student_size=self.student_size,
+                teacher_size=self.teacher_size,
+                training=name == "train",
+                hflip=self.hflip,
+            )
+        return self.datasets[name]
+
+    def _loader(self, name: str, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(
+            self.dataset(name),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=functools.partial(collate_clips, num_classes=self.num_classes),
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False, self.eval_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict", False, self.eval_batch_size)

@@ -1,0 +1,165 @@
+"""Which moments of a video each network sees, in seconds.
+
+Two strategies from the DKP supplement (Sec. S-1):
+
+* :class:`AdaptiveSampler` ("adaptive"): the same count ``n`` for every video; the video is cut
+  into ``n`` equal segments (TSN-style) and one time is drawn per segment: uniformly at random
+  inside it when training, at its centre when evaluating. The interval adapts to the duration.
+* :class:`FixedIntervalSampler` ("fixed"): one frame every ``interval`` seconds, so the count
+  grows with the duration: ``n = clamp(round(duration / interval), min_frames, max_frames)``,
+  then the same segment rule with ``n`` segments. The realised spacing ``duration / n`` tends
+  to ``interval`` for long videos; ``min_frames`` (default 1) keeps very short videos
+  represented and ``max_frames`` (default none) bounds the cost of very long ones.
+
+Student and teacher each own a sampler (:class:`ClipSampling`); both draw from the same video.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class FrameSampler(Protocol):
+    """Gives sorted sample times in ``[0, duration)`` for one video."""
+
+    def __call__(self, duration: float, training: bool, rng: np.random.Generator) -> np.ndarray: ...
+
+    def count(self, duration: float) -> int:
+        """How many frames a video of this duration gets."""
+        ...
+
+
+def _segment_times(n: int, duration: float, training: bool, rng: np.random.Generator) -> np.ndarray:
+    offsets = rng.random(n) if training else np.full(n, 0.5)
+    return (np.arange(n) + offsets) * (duration / n)
+
+
+def _check_duration(duration: float) -> None:
+    if not (math.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration must be positive and finite, got {duration!r}")
+
+
+@dataclass(frozen=True)
+class AdaptiveSampler:
+    """``num_frames`` times per video, one per equal segment (fixed count, adaptive interval)."""
+
+    num_frames: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_frames, int) or self.num_frames < 1:
+            raise ValueError(f"num_frames must be an integer >= 1, got {self.num_frames!r}")
+
+    def count(self, duration: float) -> int:
+        return self.num_frames
+
+    def __call__(self, duration: float, training: bool, rng: np.random.Generator) -> np.ndarray:
+        _check_duration(duration)
+        return _segment_times(self.num_frames, duration, training, rng)
+
+
+@dataclass(frozen=True)
+class FixedIntervalSampler:
+    """One time every ``interval`` seconds (fixed interval, count proportional to duration)."""
+
+    interval: float
+    min_frames: int = 1
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.interval, (int, float)) and self.interval > 0):
+            raise ValueError(f"interval must be a positive number of seconds, got {self.interval!r}")
+        if self.min_frames < 1:
+            raise ValueError(f"min_frames must be >= 1, got {self.min_frames!r}")
+        if self.max_frames is not None and self.max_frames < self.min_frames:
+            raise ValueError(
+                f"max_frames ({self.max_frames}) must be >= min_frames ({self.min_frames})"
+            )
+
+    def count(self, duration: float) -> int:
+        n = max(self.min_frames, math.floor(duration / self.interval + 0.5))
+        return n if self.max_frames is None else min(n, self.max_frames)
+
+    def __call__(self, duration: float, training: bool, rng: np.random.Generator) -> np.ndarray:
+        _check_duration(duration)
+        return _segment_times(self.count(duration), duration, training, rng)
+
+
+@dataclass(frozen=True)
+class ClipSampling:
+    """The student's and the teacher's samplers; either may be None when that network is absent."""
+
+    student: FrameSampler | None
+    teacher: FrameSampler | None
+    strategy: str = "adaptive"
+
+    def __post_init__(self) -> None:
+        if self.student is None and self.teacher is None:
+            raise ValueError("sampling: at least one of student and teacher needs a sampler")
+
+
+def _positive_int(name: str, value: object, missing: str) -> int:
+    if value is None:
+        raise ValueError(f"sampling.{name}: {missing}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"sampling.{name}: must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _positive_float(name: str, value: object, missing: str) -> float:
+    if value is None:
+        raise ValueError(f"sampling.{name}: {missing}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"sampling.{name}: must be a positive interval in seconds, got {value!r}")
+    return float(value)
+
+
+def build_sampling(
+    strategy: str = "adaptive",
+    n_t: int | None = None,
+    n_s: int | None = None,
+    r_t: float | None = None,
+    r_s: float | None = None,
+    ratio: float | None = None,
+    min_frames: int = 1,
+    max_frames: int | None = None,
+    networks: tuple[str, ...] | list[str] = ("student", "teacher"),
+) -> ClipSampling:
+    """Build student/teacher samplers from the config's fields.
+
+    ``adaptive`` uses counts ``n_s``/``n_t``; ``fixed`` uses intervals ``r_s``/``r_t`` in
+    seconds. A missing student value is derived from the teacher's and ``ratio`` (the
+    supplement's n_s/n_t): ``n_s = ratio * n_t`` or ``r_s = r_t / ratio``. ``networks`` names
+    which of the two are sampled (a teacher-only stage needs no student frames).
+    """
+    unknown = set(networks) - {"student", "teacher"}
+    if unknown or not networks:
+        raise ValueError(f"sampling.networks: {list(networks)} must name 'student' and/or 'teacher'")
+    if ratio is not None and not ratio > 0:
+        raise ValueError(f"sampling.ratio: must be positive, got {ratio!r}")
+    want_student, want_teacher = "student" in networks, "teacher" in networks
+    if strategy == "adaptive":
+        if want_teacher:
+            n_t = _positive_int("n_t", n_t, "required for adaptive sampling with a teacher")
+        if want_student and n_s is None and n_t is not None and ratio is not None:
+            n_s = round(ratio * n_t)
+        if want_student:
+            n_s = _positive_int("n_s", n_s, "give n_s, or n_t and ratio")
+        student = AdaptiveSampler(n_s) if want_student else None
+        teacher = AdaptiveSampler(n_t) if want_teacher else None
+    elif strategy == "fixed":
+        if want_teacher:
+            r_t = _positive_float("r_t", r_t, "required for fixed-interval sampling with a teacher")
+        if want_student and r_s is None and r_t is not None and ratio is not None:
+            r_s = r_t / ratio
+        if want_student:
+            r_s = _positive_float("r_s", r_s, "give r_s, or r_t and ratio")
+        kw = {"min_frames": min_frames, "max_frames": max_frames}
+        student = FixedIntervalSampler(r_s, **kw) if want_student else None
+        teacher = FixedIntervalSampler(r_t, **kw) if want_teacher else None
+    else:
+        raise ValueError(f"sampling.strategy: {strategy!r} is not 'adaptive' or 'fixed'")
+    return ClipSampling(student=student, teacher=teacher, strategy=strategy)

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from dkp.data.sampling import AdaptiveSampler, FixedIntervalSampler, build_sampling
+
+rng = np.random.default_rng
+
+
+@pytest.mark.parametrize("duration", [0.7, 5.0, 60.0, 1234.5])
+def test_adaptive_count_bounds_and_order(duration):
+    sampler = AdaptiveSampler(8)
+    for training in (False, True):
+        t = sampler(duration, training, rng(0))
+        assert t.shape == (8,)
+        assert np.all(t >= 0) and np.all(t < duration)
+        assert np.all(np.diff(t) > 0)
+        segment = np.floor(t / (duration / 8))
+        np.testing.assert_array_equal(segment, np.arange(8))
+
+
+def test_adaptive_eval_is_segment_centres_and_deterministic():
+    t = AdaptiveSampler(4)(8.0, False, rng(0))
+    np.testing.assert_allclose(t, [1.0, 3.0, 5.0, 7.0])
+    np.testing.assert_array_equal(t, AdaptiveSampler(4)(8.0, False, rng(123)))
+
+
+def test_training_times_are_random_but_reproducible():
+    sampler = AdaptiveSampler(6)
+    a, b = sampler(30.0, True, rng(1)), sampler(30.0, True, rng(2))
+    assert not np.allclose(a, b)
+    np.testing.assert_array_equal(a, sampler(30.0, True, rng(1)))
+
+
+def test_fixed_interval_count_grows_with_duration():
+    sampler = FixedIntervalSampler(2.0)
+    counts = [sampler.count(d) for d in (0.5, 3.0, 10.0, 61.0, 120.0)]
+    assert counts == [1, 2, 5, 31, 60]
+    t = sampler(10.0, False, rng(0))
+    np.testing.assert_allclose(t, [1.0, 3.0, 5.0, 7.0, 9.0])
+    t = sampler(120.0, True, rng(0))
+    assert len(t) == 60 and np.all(np.diff(t) > 0) and t[0] >= 0 and t[-1] < 120.0
+
+
+def test_fixed_interval_clamps():
+    sampler = FixedIntervalSampler(4.0, min_frames=2, max_frames=10)
+    assert sampler.count(1.0) == 2
+    assert sampler.count(400.0) == 10
+    assert len(sampler(400.0, False, rng(0))) == 10
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"strategy": "adaptive", "n_t": 0, "ratio": 4}, "n_t"),
+        ({"strategy": "adaptive", "n_t": 2, "n_s": -1}, "n_s"),
+        ({"strategy": "adaptive", "ratio": 4}, "n_t"),
+        ({"strategy": "fixed", "r_t": -2.0, "ratio": 4}, "r_t"),
+        ({"strategy": "fixed", "r_t": 2.0}, "r_s"),
+        ({"strategy": "uniform", "n_t": 2, "ratio": 4}, "strategy"),
+        ({"strategy": "adaptive", "n_t": 2, "ratio": -4}, "ratio"),
+    ],
+)
+def test_bad_config_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"sampling.{field}"):
+        build_sampling(**kwargs)
+
+
+def test_ratio_derives_the_student():
+    adaptive = build_sampling("adaptive", n_t=5, ratio=4)
+    assert adaptive.student.count(100.0) == 20 and adaptive.teacher.count(100.0) == 5
+    fixed = build_sampling("fixed", r_t=8.0, ratio=4)
+    assert fixed.student.interval == 2.0 and fixed.teacher.interval == 8.0
+    teacher_only = build_sampling("adaptive", n_t=3, networks=["teacher"])
+    assert teacher_only.student is None and teacher_only.teacher.count(5.0) == 3
