@@ -62,7 +62,9 @@ def _load_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _labels(entry: dict[str, Any], index: dict[str, int], where: str) -> tuple[tuple[int, ...], tuple]:
+def _labels(
+    entry: dict[str, Any], index: dict[str, int], where: str
+) -> tuple[tuple[int, ...], tuple]:
     annotations = entry.get("annotations", [])
     if not isinstance(annotations, list):
         raise AnnotationError(f"{where}: 'annotations' is not a list")
@@ -72,7 +74,9 @@ def _labels(entry: dict[str, Any], index: dict[str, int], where: str) -> tuple[t
         try:
             name, (start, end) = ann["label"], ann["segment"]
         except (KeyError, TypeError, ValueError) as err:
-            raise AnnotationError(f"{where}: annotation {ann!r} lacks 'label' or 'segment'") from err
+            raise AnnotationError(
+                f"{where}: annotation {ann!r} lacks 'label' or 'segment'"
+            ) from err
         if name not in index:
             raise AnnotationError(f"{where}: unknown label {name!r} (not a taxonomy leaf)")
         if index[name] not in labels:

@@ -16,7 +16,12 @@ from dkp.data.video import PyAVReader, VideoReader
 
 log = logging.getLogger(__name__)
 
-STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
+STAGE_SPLITS = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("predict",),
+}
 
 
 class VideoDataModule(pl.LightningDataModule):
@@ -25,7 +30,9 @@ class VideoDataModule(pl.LightningDataModule):
     ``splits`` maps ``train``/``val``/``test``/``predict`` to a zero-argument callable that
     returns a :class:`RecordSet` (in configs: a reader with ``_partial_: true``). Every split
     must list the same classes as ``num_classes`` says, so a wrong data config fails here,
-    before any training.
+    before any training. ``prepare`` (e.g. building the embedded dataset) runs once per
+    machine in :meth:`prepare_data`; ``root`` is the dataset folder the configs build paths
+    from; ``metric`` is the field's headline metric for this dataset (checkpoint selection).
     """
 
     def __init__(
@@ -42,8 +49,13 @@ class VideoDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         hflip: bool = False,
+        prepare: Callable[[], object] | None = None,
+        root: str | None = None,
+        metric: str = "mAP",
     ) -> None:
         super().__init__()
+        if metric not in ("mAP", "top1", "top5"):
+            raise ValueError(f"data.metric: {metric!r} is not mAP, top1 or top5")
         unknown = set(splits) - {"train", "val", "test", "predict"}
         if unknown:
             raise ValueError(f"data.splits: unknown split names {sorted(unknown)}")
@@ -63,8 +75,15 @@ class VideoDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.hflip = hflip
+        self.prepare = prepare
+        self.root = root
+        self.metric = metric
         self.record_sets: dict[str, RecordSet] = {}
         self.datasets: dict[str, VideoClipDataset] = {}
+
+    def prepare_data(self) -> None:
+        if self.prepare is not None:
+            self.prepare()
 
     @property
     def classes(self) -> list[str]:

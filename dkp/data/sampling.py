@@ -71,7 +71,9 @@ class FixedIntervalSampler:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.interval, (int, float)) and self.interval > 0):
-            raise ValueError(f"interval must be a positive number of seconds, got {self.interval!r}")
+            raise ValueError(
+                f"interval must be a positive number of seconds, got {self.interval!r}"
+            )
         if self.min_frames < 1:
             raise ValueError(f"min_frames must be >= 1, got {self.min_frames!r}")
         if self.max_frames is not None and self.max_frames < self.min_frames:
@@ -95,6 +97,7 @@ class ClipSampling:
     student: FrameSampler | None
     teacher: FrameSampler | None
     strategy: str = "adaptive"
+    config: dict | None = None  # the build_sampling arguments, recorded in checkpoints
 
     def __post_init__(self) -> None:
         if self.student is None and self.teacher is None:
@@ -137,7 +140,9 @@ def build_sampling(
     """
     unknown = set(networks) - {"student", "teacher"}
     if unknown or not networks:
-        raise ValueError(f"sampling.networks: {list(networks)} must name 'student' and/or 'teacher'")
+        raise ValueError(
+            f"sampling.networks: {list(networks)} must name 'student' and/or 'teacher'"
+        )
     if ratio is not None and not ratio > 0:
         raise ValueError(f"sampling.ratio: must be positive, got {ratio!r}")
     want_student, want_teacher = "student" in networks, "teacher" in networks
@@ -162,4 +167,15 @@ def build_sampling(
         teacher = FixedIntervalSampler(r_t, **kw) if want_teacher else None
     else:
         raise ValueError(f"sampling.strategy: {strategy!r} is not 'adaptive' or 'fixed'")
-    return ClipSampling(student=student, teacher=teacher, strategy=strategy)
+    config = {
+        "strategy": strategy,
+        "n_t": n_t,
+        "n_s": n_s,
+        "r_t": r_t,
+        "r_s": r_s,
+        "ratio": ratio,
+        "min_frames": min_frames,
+        "max_frames": max_frames,
+        "networks": list(networks),
+    }
+    return ClipSampling(student=student, teacher=teacher, strategy=strategy, config=config)

@@ -22,7 +22,9 @@ def entry(subset, duration, *labels):
         "duration": duration,
         "resolution": "640x360",
         "url": "https://www.youtube.com/watch?v=x",
-        "annotations": [{"segment": [1.0 + i, 2.0 + i], "label": name} for i, name in enumerate(labels)],
+        "annotations": [
+            {"segment": [1.0 + i, 2.0 + i], "label": name} for i, name in enumerate(labels)
+        ],
     }
 
 

@@ -1,0 +1,60 @@
+"""Evaluation entry point: ``dkp-eval ckpt_path=PATH`` / ``python -m dkp.eval`` (conf/eval.yaml).
+
+The model comes from the checkpoint alone; the data and the sampling (strategy, n_s, n_t,
+r_s, r_t) come from the config, so one trained checkpoint can be scored under many
+sampling settings. Writes ``results.json`` in the run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dkp.evaluation.results import RESULTS_FILE, write_results
+from dkp.modules import load_module
+from dkp.train import CONFIG_DIR, check_streams, instantiate_group, scalar_metrics
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Score ``cfg.ckpt_path`` on ``cfg.split`` and write results.json."""
+    if cfg.split not in ("val", "test"):
+        raise ValueError(f"split: {cfg.split!r} is not 'val' or 'test'")
+    pl.seed_everything(cfg.seed, workers=True)
+    model = load_module(cfg.ckpt_path)
+    sampling_cfg = OmegaConf.to_container(cfg.sampling, resolve=True)
+    sampling_cfg["networks"] = list(model.networks)
+    datamodule = instantiate(cfg.data, sampling=sampling_cfg)
+    check_streams(model, datamodule)
+    trainer = instantiate(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False)
+    run = trainer.validate if cfg.split == "val" else trainer.test
+    scored = run(model, datamodule=datamodule, verbose=True)
+    results = {
+        "task": cfg.get("task_name"),
+        "kind": model.kind,
+        "networks": list(model.networks),
+        "checkpoint": str(Path(cfg.ckpt_path).resolve()),
+        "split": cfg.split,
+        "sampling": sampling_cfg,
+        "metrics": scalar_metrics(scored[0] if scored else {}),
+    }
+    out = Path(cfg.paths.output_dir) / RESULTS_FILE
+    write_results(out, results)
+    log.info("results: %s", out)
+    return results
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""One frame network trained alone: the teacher stage, or the student-only baseline."""
+
+from __future__ import annotations
+
+import torch
+from hydra.utils import instantiate
+from torch.nn import functional as F
+
+from dkp.data.batch import Batch
+from dkp.models.frame_net import FrameNet, masked_mean
+from dkp.modules.base import FrameSeries, VideoModule, plain, soft_target
+
+
+class FrameClassifierModule(VideoModule):
+    """A :class:`FrameNet` on the ``role`` stream ("teacher" or "student") of each batch.
+
+    Training: cross-entropy of the mean frame logits (TSN consensus) against the (soft)
+    multi-hot target. Evaluation: the video score is the mean of frame probabilities.
+    ``net`` is the FrameNet's config (``_target_`` dict), kept in the checkpoint so that
+    ``FrameClassifierModule.load_from_checkpoint(path)`` needs nothing else.
+    """
+
+    kind = "frame_classifier"
+
+    def __init__(
+        self,
+        net: dict,
+        role: str = "teacher",
+        input_size: int | list[int] = 224,
+        optimizer: dict | None = None,
+        scheduler: dict | None = None,
+        classes: list[str] | None = None,
+        sampling: dict | None = None,
+    ) -> None:
+        super().__init__(optimizer, scheduler)
+        if role not in ("teacher", "student"):
+            raise ValueError(f"model.role: {role!r} is not 'teacher' or 'student'")
+        self.save_hyperparameters(
+            {
+                "kind": self.kind,
+                "net": plain(net),
+                "role": role,
+                "input_size": plain(input_size),
+                "optimizer": self.optimizer_cfg,
+                "scheduler": self.scheduler_cfg,
+                "classes": plain(classes),
+                "sampling": plain(sampling),
+            }
+        )
+        self.role = role
+        self.net: FrameNet = instantiate(self.hparams.net)
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return (self.role,)
+
+    @property
+    def input_sizes(self) -> dict[str, int | list[int]]:
+        return {self.role: self.hparams.input_size}
+
+    def _stream(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        frames = getattr(batch, f"{self.role}_frames")
+        if frames is None:
+            raise ValueError(
+                f"the batch has no {self.role} frames: sampling.networks must include {self.role!r}"
+            )
+        return frames, getattr(batch, f"{self.role}_mask")
+
+    def frame_logits(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        frames, mask = self._stream(batch)
+        return self.net(frames, mask).logits, mask
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.video_probs(batch)
+
+    def video_probs(self, batch: Batch) -> torch.Tensor:
+        logits, mask = self.frame_logits(batch)
+        return masked_mean(logits.float().softmax(-1), mask)
+
+    def frame_probs(self, batch: Batch) -> dict[str, FrameSeries]:
+        logits, mask = self.frame_logits(batch)
+        times = getattr(batch, f"{self.role}_times")
+        return {self.role: FrameSeries(logits.float().softmax(-1), times, mask)}
+
+    def training_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        logits, mask = self.frame_logits(batch)
+        loss = F.cross_entropy(masked_mean(logits, mask), soft_target(batch.target))
+        return {"loss": loss}

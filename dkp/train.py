@@ -1,0 +1,88 @@
+"""Training entry point: ``dkp-train`` / ``python -m dkp.train`` (Hydra; see conf/train.yaml)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dkp.evaluation.results import RESULTS_FILE, write_results
+from dkp.modules.base import VideoModule
+
+log = logging.getLogger(__name__)
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a dict-of-configs group (callbacks, loggers)."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def check_streams(model: VideoModule, datamodule: Any) -> None:
+    """The sampling must provide every stream the model reads, at the model's input size."""
+    for name in model.networks:
+        if getattr(datamodule.sampling, name) is None:
+            raise ValueError(
+                f"sampling.networks: the model reads the {name} stream; add {name!r} to it"
+            )
+    for name, size in model.input_sizes.items():
+        setattr(datamodule, f"{name}_size", size)
+
+
+def build(cfg: DictConfig) -> tuple[Any, VideoModule, pl.Trainer]:
+    """Datamodule, model and trainer from a composed config (no training yet)."""
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    check_streams(model, datamodule)
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer = instantiate(
+        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=loggers or False
+    )
+    return datamodule, model, trainer
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit (resuming from ``ckpt_path`` if set), test the best checkpoint, write results."""
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule, model, trainer = build(cfg)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    metrics = scalar_metrics(trainer.callback_metrics)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if cfg.get("test") and "test" in datamodule.splits:
+        tested = trainer.test(
+            model, datamodule=datamodule, ckpt_path=best or None, weights_only=True
+        )
+        metrics.update(scalar_metrics(tested[0] if tested else {}))
+    results = {
+        "task": cfg.get("task_name"),
+        "kind": model.kind,
+        "networks": list(model.networks),
+        "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
+        "metrics": metrics,
+        "best_checkpoint": best,
+        "last_checkpoint": str(Path(best).with_name("last.ckpt")) if best else "",
+    }
+    out = Path(cfg.paths.output_dir) / RESULTS_FILE
+    write_results(out, results)
+    log.info("results: %s", out)
+    return results
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> None:
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()
