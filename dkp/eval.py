@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dkp.evaluation.cost import cost_summary
 from dkp.evaluation.results import RESULTS_FILE, write_results
 from dkp.modules import load_module
 from dkp.train import CONFIG_DIR, check_streams, instantiate_group, scalar_metrics
@@ -36,6 +37,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer = instantiate(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False)
     run = trainer.validate if cfg.split == "val" else trainer.test
     scored = run(model, datamodule=datamodule, verbose=True)
+    records = datamodule.record_sets[cfg.split].records
     results = {
         "task": cfg.get("task_name"),
         "kind": model.kind,
@@ -44,6 +46,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "split": cfg.split,
         "sampling": sampling_cfg,
         "metrics": scalar_metrics(scored[0] if scored else {}),
+        "cost": cost_summary(model, records, datamodule.sampling),
+        "num_videos": len(records),
+        "series": cfg.get("series"),
     }
     out = Path(cfg.paths.output_dir) / RESULTS_FILE
     write_results(out, results)

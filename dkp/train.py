@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dkp.evaluation.cost import cost_summary
 from dkp.evaluation.results import RESULTS_FILE, write_results
 from dkp.modules.base import VideoModule
 
@@ -64,12 +65,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             model, datamodule=datamodule, ckpt_path=best or None, weights_only=True
         )
         metrics.update(scalar_metrics(tested[0] if tested else {}))
+    split = "test" if "test" in datamodule.record_sets else "val"
+    records = datamodule.record_sets[split].records
     results = {
         "task": cfg.get("task_name"),
         "kind": model.kind,
         "networks": list(model.networks),
         "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
         "metrics": metrics,
+        "cost": cost_summary(model, records, datamodule.sampling),
+        "cost_split": split,
+        "series": cfg.get("series"),
         "best_checkpoint": best,
         "last_checkpoint": str(Path(best).with_name("last.ckpt")) if best else "",
     }

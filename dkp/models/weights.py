@@ -40,7 +40,7 @@ def _select(
     state: Mapping[str, object], path: Path, key_prefix: str | None, ignore: Sequence[str]
 ) -> dict[str, Tensor]:
     if key_prefix:
-        selected = {k[len(key_prefix):]: v for k, v in state.items() if k.startswith(key_prefix)}
+        selected = {k[len(key_prefix) :]: v for k, v in state.items() if k.startswith(key_prefix)}
         if not selected:
             sample = ", ".join(list(state)[:5])
             raise WeightsLoadError(

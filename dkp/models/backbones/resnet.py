@@ -112,9 +112,7 @@ class ResNet(nn.Module):
         self.layer3 = self._make_stage(block_cls, base_width * 4, int(layers[2]), stride=2)
         self.layer4 = self._make_stage(block_cls, base_width * 8, int(layers[3]), stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.stage_channels: list[int] = [
-            base_width * 2**i * block_cls.expansion for i in range(4)
-        ]
+        self.stage_channels: list[int] = [base_width * 2**i * block_cls.expansion for i in range(4)]
         self.out_dim: int = self.stage_channels[-1]
         self._init_weights(zero_init_residual)
 

@@ -1,0 +1,531 @@
+"""Frame-accurate video decoding with the least work: times in seconds in, resized RGB frames out.
+
+A reader maps each requested time to the frame a full sequential decode *shows* at that time
+and decodes only what that frame needs: from the keyframe at or before it, forward to it.
+Frame indices and stream timestamps never leave this module.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import av
+import numpy as np
+from av.container import InputContainer
+from av.packet import Packet
+from av.stream import Discard
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+from PIL import Image
+
+StrPath = str | os.PathLike
+
+# Tolerance for the float rounding of a requested time that is exactly a frame's start.
+TIME_EPS = 1e-6
+_BILINEAR = Image.Resampling.BILINEAR
+_THREAD_TYPES = ("NONE", "SLICE", "FRAME", "AUTO")
+
+
+class VideoDecodeError(RuntimeError):
+    """A video could not be read; str() names the file and the reason."""
+
+    def __init__(self, path: StrPath, reason: str) -> None:
+        super().__init__(path, reason)  # args round-trip through pickle (DataLoader workers)
+        self.path = os.fspath(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video's header (or, failing that, its packets) says about it.
+
+    ``duration`` runs from the first frame's presentation time to the end of the last frame.
+    """
+
+    duration: float
+    fps: float | None
+    width: int
+    height: int
+    num_frames: int | None
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    """Frames wanted at ``times`` (seconds from the first frame, any order), resized to h x w."""
+
+    times: tuple[float, ...]
+    height: int
+    width: int
+
+    def __post_init__(self) -> None:
+        times = tuple(float(t) for t in self.times)
+        if any(t != t for t in times):
+            raise ValueError("FrameRequest times must not be NaN")
+        if self.height <= 0 or self.width <= 0:
+            raise ValueError(f"FrameRequest size must be positive, got {self.height}x{self.width}")
+        object.__setattr__(self, "times", times)
+
+
+class VideoReader(Protocol):
+    """Decodes frames by time; one uint8 RGB array (len(times), h, w, 3) per request."""
+
+    def probe(self, path: StrPath) -> VideoInfo: ...
+
+    def read(self, path: StrPath, requests: Sequence[FrameRequest]) -> list[np.ndarray]: ...
+
+
+@dataclass
+class DecodeStats:
+    """Cumulative work counters of a reader, for tests and benchmarks."""
+
+    decoded_frames: int = 0
+    seeks: int = 0
+    cache_hits: int = 0
+
+
+CacheKey = tuple[str, int, int, int, int, int]
+
+
+class FrameCache:
+    """LRU cache of decoded, resized frames, bounded in bytes.
+
+    Keys are (path, mtime_ns, size, presentation timestamp, height, width), so a file that is
+    rewritten never serves stale frames. Cached arrays are read-only; readers copy out of them.
+    """
+
+    def __init__(self, max_bytes: int = 512 * 2**20) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._frames: OrderedDict[CacheKey, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def get(self, key: CacheKey) -> np.ndarray | None:
+        """The cached frame for ``key`` (marking it most recently used), or None."""
+        frame = self._frames.get(key)
+        if frame is not None:
+            self._frames.move_to_end(key)
+        return frame
+
+    def put(self, key: CacheKey, frame: np.ndarray) -> None:
+        """Store ``frame``, evicting the least recently used frames beyond the byte bound."""
+        if frame.nbytes > self.max_bytes:
+            return
+        old = self._frames.pop(key, None)
+        if old is not None:
+            self.nbytes -= old.nbytes
+        frame.setflags(write=False)
+        self._frames[key] = frame
+        self.nbytes += frame.nbytes
+        while self.nbytes > self.max_bytes:
+            _, evicted = self._frames.popitem(last=False)
+            self.nbytes -= evicted.nbytes
+
+    def clear(self) -> None:
+        """Drop every cached frame."""
+        self._frames.clear()
+        self.nbytes = 0
+
+
+# Where each wanted frame goes: frame timestamp -> (height, width) -> [(request, slot), ...].
+_Wanted = dict[int, dict[tuple[int, int], list[tuple[int, int]]]]
+_FileKey = tuple[str, int, int]
+
+
+def _file_key(path: StrPath) -> _FileKey:
+    """(path, mtime_ns, size): identifies one version of a file for the caches."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise VideoDecodeError(path, exc.strerror or str(exc)) from exc
+    return os.fspath(path), st.st_mtime_ns, st.st_size
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _empty_outputs(requests: Sequence[FrameRequest]) -> list[np.ndarray]:
+    return [np.empty((len(r.times), r.height, r.width, 3), np.uint8) for r in requests]
+
+
+def _serve_cached(
+    cache: FrameCache | None,
+    cache_key: Callable[[int, int, int], CacheKey],
+    requests: Sequence[FrameRequest],
+    frame_ids: list[np.ndarray],
+    outputs: list[np.ndarray],
+    stats: DecodeStats,
+) -> _Wanted:
+    """Fill the slots the cache can serve; return the rest grouped by frame and size."""
+    wanted: _Wanted = {}
+    for r, (request, ids) in enumerate(zip(requests, frame_ids, strict=True)):
+        h, w = request.height, request.width
+        for slot, frame_id in enumerate(ids.tolist()):
+            hit = cache.get(cache_key(frame_id, h, w)) if cache is not None else None
+            if hit is not None:
+                outputs[r][slot] = hit
+                stats.cache_hits += 1
+            else:
+                wanted.setdefault(frame_id, {}).setdefault((h, w), []).append((r, slot))
+    return wanted
+
+
+def _store_cached(
+    cache: FrameCache | None,
+    cache_key: Callable[[int, int, int], CacheKey],
+    wanted: _Wanted,
+    outputs: list[np.ndarray],
+) -> None:
+    """Put the frames just decoded for ``wanted`` into the cache."""
+    if cache is None:
+        return
+    for frame_id, sizes in wanted.items():
+        for (h, w), slots in sizes.items():
+            r, slot = slots[0]
+            cache.put(cache_key(frame_id, h, w), outputs[r][slot].copy())
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Every frame's timestamp and the keyframes to seek to, from one demux pass (no decoding)."""
+
+    pts: np.ndarray  # int64 presentation timestamps of the shown frames, ascending
+    times: np.ndarray  # float64 seconds from the first frame, aligned with pts
+    key_pts: np.ndarray  # int64 presentation timestamps of the keyframes, ascending
+    key_seek: np.ndarray  # int64 timestamp to hand container.seek for each keyframe
+    end: float  # seconds from the first frame to the end of the last frame
+
+    def frames_at(self, times: Sequence[float]) -> np.ndarray:
+        """Timestamp of the frame shown at each time: the last one starting at or before it."""
+        i = np.searchsorted(self.times, np.asarray(times, np.float64) + TIME_EPS, side="right")
+        return self.pts[np.clip(i - 1, 0, len(self.pts) - 1)]
+
+    def plan(self, targets: Sequence[int]) -> list[tuple[int, list[int]]]:
+        """Group ascending frame timestamps into forward passes: (keyframe to seek to, targets).
+
+        A target joins the current pass when no keyframe lies between the pass's last target
+        and it (other than the very next frame), so that continuing never decodes more than
+        seeking would; otherwise a new pass seeks to the keyframe at or before the target.
+        """
+        passes: list[tuple[int, list[int]]] = []
+        for target in targets:
+            k = max(int(np.searchsorted(self.key_pts, target, side="right")) - 1, 0)
+            key = int(self.key_pts[k])
+            if passes:
+                after = int(np.searchsorted(self.pts, passes[-1][1][-1], side="right"))
+                if after < len(self.pts) and key <= self.pts[after]:
+                    passes[-1][1].append(target)
+                    continue
+            passes.append((key, [target]))
+        return passes
+
+    def frames_decoded(self, passes: list[tuple[int, list[int]]]) -> int:
+        """How many frames the decoder outputs to serve ``passes``."""
+        return sum(
+            int(np.searchsorted(self.pts, targets[-1], side="right"))
+            - int(np.searchsorted(self.pts, min(key, targets[0]), side="left"))
+            for key, targets in passes
+        )
+
+
+def _build_index(path: StrPath, container: InputContainer, stream: VideoStream) -> _Index:
+    pts: list[int] = []
+    ends: list[int] = []
+    keys: dict[int, int] = {}
+    for packet in container.demux(stream):
+        if packet.size == 0:  # the flush packet demux yields at the end
+            continue
+        if packet.pts is None:
+            raise VideoDecodeError(path, "packets without timestamps (raw elementary stream?)")
+        if packet.is_keyframe:
+            keys.setdefault(packet.pts, packet.dts if packet.dts is not None else packet.pts)
+        if not packet.is_discard:  # discarded packets (edit lists) are decoded but never shown
+            pts.append(packet.pts)
+            ends.append(packet.pts + (packet.duration or 0))
+    if not pts or not keys:
+        raise VideoDecodeError(path, "no video frames")
+    frame_pts = np.unique(np.asarray(pts, np.int64))
+    last = max(ends)
+    if last == frame_pts[-1] and len(frame_pts) > 1:  # no packet durations: assume the median
+        last += int(np.median(np.diff(frame_pts)))
+    tb = float(stream.time_base)
+    key_pts = np.asarray(sorted(keys), np.int64)
+    return _Index(
+        pts=frame_pts,
+        times=(frame_pts - frame_pts[0]) * tb,
+        key_pts=key_pts,
+        key_seek=np.asarray([keys[k] for k in key_pts.tolist()], np.int64),
+        end=(last - int(frame_pts[0])) * tb,
+    )
+
+
+def _header_duration(container: InputContainer, stream: VideoStream) -> float | None:
+    """Seconds from the first frame to the end, as the header says, or None."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        seconds = container.duration / av.time_base
+        if "matroska" in container.format.name and stream.start_time and stream.time_base:
+            # A Matroska segment's duration runs from timestamp 0, not from the first frame.
+            seconds -= float(stream.start_time * stream.time_base)
+        return seconds
+    return None
+
+
+class PyAVReader:
+    """Reads frames by time with PyAV (FFmpeg), frame-accurately and with the least decoding.
+
+    Each read demuxes the video's packets once (no decoding; the result is kept per file
+    version) to learn every frame's timestamp and the keyframes, then makes one forward pass
+    per stretch of requested frames: seek to the keyframe at or before the first of them and
+    decode up to the last. ``threads`` x DataLoader workers should not exceed the cores.
+    """
+
+    _INDEXES_KEPT = 64
+
+    def __init__(
+        self,
+        threads: int = 1,
+        thread_type: str = "AUTO",
+        cache: FrameCache | None = None,
+        max_pixels: int | None = 8192 * 4320,
+        max_decoded_frames: int | None = None,
+    ) -> None:
+        if threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: FFmpeg picks), got {threads}")
+        if thread_type.upper() not in _THREAD_TYPES:
+            raise ValueError(f"thread_type must be one of {_THREAD_TYPES}, got {thread_type!r}")
+        self.threads = threads
+        self.thread_type = thread_type.upper()
+        self.cache = cache
+        self.max_pixels = max_pixels
+        self.max_decoded_frames = max_decoded_frames
+        self.stats = DecodeStats()
+        self._indexes: OrderedDict[_FileKey, _Index] = OrderedDict()
+
+    def probe(self, path: StrPath) -> VideoInfo:
+        """Duration, frame rate, size and frame count from the header; packets if it lacks them."""
+        file_key = _file_key(path)
+        with self._open(path) as (container, stream):
+            duration = _header_duration(container, stream)
+            num_frames = stream.frames or None
+            if duration is None:
+                index = self._index(file_key, container, stream)
+                duration, num_frames = index.end, len(index.pts)
+            rate = stream.average_rate
+            return VideoInfo(
+                duration=duration,
+                fps=float(rate) if rate else None,
+                width=stream.codec_context.width,
+                height=stream.codec_context.height,
+                num_frames=num_frames,
+            )
+
+    def read(self, path: StrPath, requests: Sequence[FrameRequest]) -> list[np.ndarray]:
+        """The frames shown at each request's times, resized; one array per request."""
+        file_key = _file_key(path)
+        outputs = _empty_outputs(requests)
+        if not any(r.times for r in requests):
+            return outputs
+
+        def cache_key(pts: int, h: int, w: int) -> CacheKey:
+            return (*file_key, pts, h, w)
+
+        with self._open(path) as (container, stream):
+            index = self._index(file_key, container, stream)
+            frame_pts = [index.frames_at(r.times) for r in requests]
+            wanted = _serve_cached(self.cache, cache_key, requests, frame_pts, outputs, self.stats)
+            passes = index.plan(sorted(wanted))
+            needed = index.frames_decoded(passes)
+            if self.max_decoded_frames is not None and needed > self.max_decoded_frames:
+                raise VideoDecodeError(
+                    path, f"needs {needed} decoded frames, over the limit {self.max_decoded_frames}"
+                )
+            for key, targets in passes:
+                frames = self._frames_from(path, container, stream, index, key)
+                for pts, frame in _shown_frames(frames, targets):
+                    _deliver(frame, wanted[pts], outputs)
+        _store_cached(self.cache, cache_key, wanted, outputs)
+        return outputs
+
+    @contextmanager
+    def _open(self, path: StrPath) -> Iterator[tuple[InputContainer, VideoStream]]:
+        """Open ``path`` for its first video stream; turn every FFmpeg/OS error into ours."""
+        try:
+            with av.open(os.fspath(path), metadata_errors="ignore") as container:
+                if not container.streams.video:
+                    raise VideoDecodeError(path, "no video stream")
+                stream = container.streams.video[0]
+                pixels = stream.codec_context.width * stream.codec_context.height
+                if self.max_pixels is not None and pixels > self.max_pixels:
+                    raise VideoDecodeError(
+                        path,
+                        f"resolution {stream.codec_context.width}x{stream.codec_context.height}"
+                        f" exceeds max_pixels={self.max_pixels}",
+                    )
+                for other in container.streams:
+                    if other.index != stream.index:
+                        other.discard = Discard.all  # the demuxer skips their data entirely
+                stream.thread_type = self.thread_type
+                stream.thread_count = self.threads
+                yield container, stream
+        except (av.error.FFmpegError, OSError) as exc:
+            raise VideoDecodeError(path, _reason(exc)) from exc
+
+    def _index(self, file_key: _FileKey, container: InputContainer, stream: VideoStream) -> _Index:
+        index = self._indexes.get(file_key)
+        if index is None:
+            index = _build_index(file_key[0], container, stream)
+            self._indexes[file_key] = index
+            if len(self._indexes) > self._INDEXES_KEPT:
+                self._indexes.popitem(last=False)
+        self._indexes.move_to_end(file_key)
+        return index
+
+    def _frames_from(
+        self, path: StrPath, container: InputContainer, stream: VideoStream, index: _Index, key: int
+    ) -> Iterator[VideoFrame]:
+        """Decoded frames from keyframe ``key`` on; seeks from the start if the demuxer misses."""
+        k = int(np.searchsorted(index.key_pts, key))
+        for seek_ts in (int(index.key_seek[k]), int(index.key_seek[0])):
+            container.seek(seek_ts, backward=True, stream=stream)
+            self.stats.seeks += 1
+            packets = container.demux(stream)
+            # Demuxers may land on an earlier keyframe: skip packets, undecoded, up to ours.
+            first = next(
+                (p for p in packets if p.is_keyframe and p.pts is not None and p.pts >= key), None
+            )
+            if first is None or first.pts != key:  # overshot, or hit the end: retry from the start
+                continue
+            yield from self._decode(path, itertools.chain([first], packets))
+            return
+        raise VideoDecodeError(path, f"cannot seek to the keyframe at timestamp {key}")
+
+    def _decode(self, path: StrPath, packets: Iterable[Packet]) -> Iterator[VideoFrame]:
+        decoded = 0
+        for packet in packets:
+            for frame in packet.decode():  # the final, empty packet drains the decoder
+                if frame.pts is None:
+                    raise VideoDecodeError(path, "decoded a frame without a timestamp")
+                self.stats.decoded_frames += 1
+                decoded += 1
+                yield frame
+        if not decoded:
+            raise VideoDecodeError(path, "the decoder returned no frames")
+
+
+def _shown_frames(
+    frames: Iterator[VideoFrame], targets: list[int]
+) -> Iterator[tuple[int, VideoFrame]]:
+    """Pair each target timestamp (ascending) with its frame, pulling no frame past the last."""
+    pending = deque(targets)
+    prev = None
+    for frame in frames:
+        # A target the decoder never output (damaged stream): the frame shown then is prev.
+        while pending and frame.pts > pending[0]:
+            yield pending.popleft(), prev if prev is not None else frame
+        if pending and frame.pts == pending[0]:
+            yield pending.popleft(), frame
+        if not pending:
+            return
+        prev = frame
+    for target in pending:
+        yield target, prev
+
+
+def _deliver(
+    frame: VideoFrame,
+    sizes: dict[tuple[int, int], list[tuple[int, int]]],
+    outputs: list[np.ndarray],
+) -> None:
+    """Convert ``frame`` once per wanted size (inside swscale) and copy it into its slots."""
+    for (h, w), slots in sizes.items():
+        rgb = frame.to_ndarray(width=w, height=h, format="rgb24")
+        for r, slot in slots:
+            outputs[r][slot] = rgb
+
+
+def _natural_key(path: Path) -> list[int | str]:
+    """Sort key putting img_2 before img_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+class FrameFolderReader:
+    """Reads datasets shipped as a folder of image frames per video; frame i shows from i/fps."""
+
+    def __init__(self, fps: float, cache: FrameCache | None = None, pattern: str = "*.jpg") -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.fps = fps
+        self.cache = cache
+        self.pattern = pattern
+        self.stats = DecodeStats()
+
+    def probe(self, path: StrPath) -> VideoInfo:
+        """Duration, rate, size (of the first image) and count of the frames in the folder."""
+        files = self._files(path)
+        try:
+            with Image.open(files[0]) as image:
+                width, height = image.size
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise VideoDecodeError(files[0], _reason(exc)) from exc
+        return VideoInfo(len(files) / self.fps, self.fps, width, height, len(files))
+
+    def read(self, path: StrPath, requests: Sequence[FrameRequest]) -> list[np.ndarray]:
+        """The frames shown at each request's times, resized; one array per request."""
+        files = self._files(path)
+        outputs = _empty_outputs(requests)
+        last = len(files) - 1
+        frame_ids = [
+            np.floor((np.asarray(r.times) + TIME_EPS) * self.fps).clip(0, last).astype(np.int64)
+            for r in requests
+        ]
+        versions = {i: _file_key(files[i]) for ids in frame_ids for i in set(ids.tolist())}
+
+        def cache_key(i: int, h: int, w: int) -> CacheKey:
+            return (*versions[i], i, h, w)
+
+        wanted = _serve_cached(self.cache, cache_key, requests, frame_ids, outputs, self.stats)
+        for i, sizes in wanted.items():
+            image = self._decode(files[i])
+            for (h, w), slots in sizes.items():
+                # Pillow's bilinear widens its kernel when downscaling, so it antialiases.
+                resized = image if image.size == (w, h) else image.resize((w, h), _BILINEAR)
+                rgb = np.asarray(resized)
+                for r, slot in slots:
+                    outputs[r][slot] = rgb
+        _store_cached(self.cache, cache_key, wanted, outputs)
+        return outputs
+
+    def _files(self, path: StrPath) -> list[Path]:
+        folder = Path(path)
+        if not folder.is_dir():
+            raise VideoDecodeError(path, "no such frame folder")
+        files = sorted((f for f in folder.glob(self.pattern) if f.is_file()), key=_natural_key)
+        if not files:
+            raise VideoDecodeError(path, f"no frames matching {self.pattern!r}")
+        return files
+
+    def _decode(self, file: Path) -> Image.Image:
+        try:
+            with Image.open(file) as image:
+                rgb = image.convert("RGB")
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise VideoDecodeError(file, _reason(exc)) from exc
+        self.stats.decoded_frames += 1
+        return rgb

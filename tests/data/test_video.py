@@ -1,0 +1,405 @@
+import os
+import pickle
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from dkp.data.video import (
+    FrameCache,
+    FrameFolderReader,
+    FrameRequest,
+    PyAVReader,
+    VideoDecodeError,
+)
+
+W, H = 64, 48
+GOP = 8
+X264 = {"x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=2:b-adapt=0", "crf": "12"}
+VP9 = {"lossless": "1", "g": str(GOP), "deadline": "realtime", "cpu-used": "8"}
+MS = Fraction(1, 1000)
+
+
+def pattern(i: int, shift: int = 0) -> np.ndarray:
+    """A frame that names its index: bit blocks on top, a distinct gray level below."""
+    img = np.zeros((H, W, 3), np.uint8)
+    for bit in range(8):
+        img[: H // 2, bit * W // 8 : (bit + 1) * W // 8] = 255 * ((i >> bit) & 1)
+    img[H // 2 :] = (37 * i + shift) % 256
+    return img
+
+
+def silence(samples: int) -> av.AudioFrame:
+    zeros = np.zeros((1, samples), np.int16)
+    frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="mono")
+    frame.sample_rate = 16000
+    return frame
+
+
+def write_video(path, codec="libx264", n=50, pts=None, options=None, muxer_options=None):
+    """Encode n pattern frames at 25 fps, or at ``pts`` milliseconds when given."""
+    with av.open(str(path), "w", options=muxer_options or {}) as out:
+        stream = out.add_stream(codec, rate=25, options=options or X264)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        if pts is not None:
+            stream.time_base = stream.codec_context.time_base = MS
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(pattern(i), format="rgb24")
+            if pts is not None:
+                frame.pts, frame.time_base = pts[i], MS
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return Path(path)
+
+
+def sequential(path, height=H, width=W):
+    """Every frame of a full decode, converted as the reader does, and its time from the first."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoded = [
+            (f.pts, f.to_ndarray(width=width, height=height, format="rgb24"))
+            for f in container.decode(stream)
+        ]
+        tb = stream.time_base
+    times = [float((pts - decoded[0][0]) * tb) for pts, _ in decoded]
+    frames = [array for _, array in decoded]
+    assert len({f.tobytes() for f in frames}) == len(frames), "fixture frames must be distinct"
+    return times, frames
+
+
+def shown_at(times, t):
+    """Index of the frame a sequential decode shows at t."""
+    return max([i for i, start in enumerate(times) if start <= t + 1e-6], default=0)
+
+
+def keyframe_indices(path):
+    """Presentation-order indices of the keyframes, from the packets (no decoding)."""
+    with av.open(str(path)) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+    order = sorted(p.pts for p in packets)
+    return sorted(order.index(p.pts) for p in packets if p.is_keyframe)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(0)
+    vfr = np.cumsum(np.r_[0, rng.choice([17, 33, 40, 67, 120], 39)]).tolist()
+    start = [500 + 40 * i for i in range(50)]
+    return {
+        "mp4": write_video(root / "h264.mp4"),
+        "mkv": write_video(root / "h264.mkv"),
+        "webm": write_video(root / "vp9.webm", "libvpx-vp9", options=VP9),
+        "vfr": write_video(root / "vfr.mkv", n=40, pts=vfr),
+        "start_mp4": write_video(root / "start.mp4", pts=start),
+        "start_mkv": write_video(root / "start.mkv", pts=start),
+        "live": write_video(root / "live.mkv", muxer_options={"live": "1"}),
+    }
+
+
+def check_against_sequential(reader, path, times):
+    full, half = FrameRequest(times, H, W), FrameRequest(times[::-1], H // 2, W // 2)
+    out_full, out_half = reader.read(path, [full, half])
+    assert out_full.shape == (len(times), H, W, 3) and out_full.dtype == np.uint8
+    assert out_half.shape == (len(times), H // 2, W // 2, 3)
+    for request, out in ((full, out_full), (half, out_half)):
+        ref_times, ref_frames = sequential(path, request.height, request.width)
+        for t, got in zip(request.times, out, strict=True):
+            assert np.array_equal(got, ref_frames[shown_at(ref_times, t)]), f"t={t}"
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "webm"])
+def test_frames_match_a_sequential_decode(videos, kind):
+    path = videos[kind]
+    ref_times, _ = sequential(path)
+    assert ref_times[5] == pytest.approx(0.2) and len(ref_times) == 50
+    between = [(a + b) / 2 for a, b in zip(ref_times[20:23], ref_times[21:24], strict=True)]
+    # Exact boundaries as literals: 0.2 s is frame 5, 1.0 s frame 25, 1.96 s the last frame.
+    assert [shown_at(ref_times, t) for t in (0.2, 1.0, 1.96)] == [5, 25, 49]
+    boundaries = [round(i * 0.04, 2) for i in range(50)]  # every frame's start, as typed
+    times = (1.0, 0.0, 1.96, -0.5, 7.0, *between, 0.2, 0.3199, *boundaries[::-1], ref_times[13])
+    check_against_sequential(PyAVReader(), path, times)
+
+
+@pytest.mark.parametrize("kind", ["vfr", "start_mp4", "start_mkv"])
+def test_variable_rate_and_late_start_match_a_sequential_decode(videos, kind):
+    path = videos[kind]
+    ref_times, _ = sequential(path)
+    if kind == "vfr":
+        assert len(set(np.round(np.diff(ref_times), 3))) > 3  # really irregular
+    else:
+        with av.open(str(path)) as container:
+            assert container.streams.video[0].start_time > 0
+    between = [(a + b) / 2 for a, b in zip(ref_times, ref_times[1:], strict=False)]
+    times = (*ref_times[::3], *between[::4], -1.0, 99.0, ref_times[-1])
+    check_against_sequential(PyAVReader(), path, times[::-1])
+
+
+def expected_work(keyframes, targets):
+    """Frames decoded and seeks made when each target is decoded from its keyframe once."""
+    needed = set()
+    for i in targets:
+        key = max(k for k in keyframes if k <= i)
+        needed.update(range(key, i + 1))
+    runs = sum(1 for i in needed if i - 1 not in needed)
+    return len(needed), runs
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "webm"])
+def test_decodes_only_from_the_keyframe_up_to_each_time(videos, kind):
+    path = videos[kind]
+    keyframes = keyframe_indices(path)
+    assert keyframes == list(range(0, 50, GOP))
+    # 15 -> 16 crosses a keyframe, yet going on decodes no more than seeking to 16 would.
+    targets = [3, 5, 13, 15, 16, 30, 31, 49, 13]
+    reader = PyAVReader()
+    reader.read(path, [FrameRequest([i * 0.04 for i in targets], H, W)])
+    assert (reader.stats.decoded_frames, reader.stats.seeks) == expected_work(keyframes, targets)
+    assert (reader.stats.decoded_frames, reader.stats.seeks) == (6 + 9 + 8 + 2, 4)
+
+
+def test_student_and_teacher_in_one_gop_share_one_seek(videos):
+    reader = PyAVReader()
+    small, large = FrameRequest((0.36,), 24, 32), FrameRequest((0.56, 0.36), 96, 128)
+    out_small, out_large = reader.read(videos["mp4"], [small, large])
+    assert (reader.stats.seeks, reader.stats.decoded_frames) == (1, 14 - 8 + 1)
+    ref_times, ref_frames = sequential(videos["mp4"], 96, 128)
+    assert np.array_equal(out_large[0], ref_frames[14])
+    assert np.array_equal(out_large[1], ref_frames[9])
+
+
+def test_threads_give_the_same_frames(videos):
+    reader = PyAVReader(threads=2, thread_type="FRAME")
+    check_against_sequential(reader, videos["mkv"], (0.0, 0.44, 1.3, 1.96))
+
+
+def test_audio_stream_is_ignored(tmp_path):
+    path = tmp_path / "with_audio.mkv"
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25, options=X264)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        audio = out.add_stream("mp2", rate=16000, layout="mono")
+        for i in range(20):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(pattern(i), format="rgb24")))
+            out.mux(audio.encode(silence(640)))
+        out.mux(video.encode())
+        out.mux(audio.encode())
+    check_against_sequential(PyAVReader(), path, (0.0, 0.33, 0.76))
+
+
+def test_probe_reads_the_header(videos):
+    reader = PyAVReader()
+    info = reader.probe(videos["mp4"])
+    assert (info.duration, info.fps, info.width, info.height, info.num_frames) == (
+        2.0,
+        25.0,
+        W,
+        H,
+        50,
+    )
+    webm = reader.probe(videos["webm"])
+    assert webm.duration == pytest.approx(2.0, abs=1e-9) and webm.num_frames is None
+    for kind in ("start_mp4", "start_mkv"):  # measured from the first frame, not from 0
+        assert reader.probe(videos[kind]).duration == pytest.approx(2.0, abs=1e-9)
+    assert reader.stats.decoded_frames == 0
+
+
+def test_probe_demuxes_when_the_header_lacks_the_duration(videos):
+    with av.open(str(videos["live"])) as container:
+        assert container.duration is None and not container.streams.video[0].duration
+    reader = PyAVReader()
+    info = reader.probe(videos["live"])
+    assert info.duration == pytest.approx(2.0, abs=1e-9) and info.num_frames == 50
+    assert reader.stats.decoded_frames == 0
+    check_against_sequential(reader, videos["live"], (1.5, 0.12, 0.0, 1.96))
+
+
+def test_raw_stream_without_timestamps_is_refused(tmp_path):
+    path = write_video(tmp_path / "raw.h264")
+    with pytest.raises(VideoDecodeError, match="raw.h264.*timestamps"):
+        PyAVReader().read(path, [FrameRequest((0.5,), H, W)])
+
+
+def audio_only(path):
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mp2", rate=16000, layout="mono")
+        for _ in range(10):
+            out.mux(stream.encode(silence(1152)))
+        out.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "audio"])
+def test_unreadable_files_raise_naming_the_file(tmp_path, case):
+    path = tmp_path / f"{case}_file.mp4"
+    if case == "empty":
+        path.touch()
+    elif case == "text":
+        path.write_text("this is not a video\n" * 20)
+    elif case == "truncated":  # an MP4 cut short loses its index (the moov box at the end)
+        data = write_video(path, n=10).read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif case == "audio":
+        path = audio_only(tmp_path / "audio_file.mkv")
+    reader = PyAVReader()
+    for call in (lambda: reader.probe(path), lambda: reader.read(path, [FrameRequest((0,), 8, 8)])):
+        with pytest.raises(VideoDecodeError) as caught:
+            call()
+        assert path.name in str(caught.value) and caught.value.path == str(path)
+        assert caught.value.reason and caught.value.reason in str(caught.value)
+    if case == "audio":
+        assert "no video stream" in str(caught.value)
+
+
+def test_limits_raise_and_close_the_file(videos):
+    path = videos["mp4"]
+    open_files = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(VideoDecodeError, match="h264.mp4.*max_pixels"):
+        PyAVReader(max_pixels=W * H - 1).probe(path)
+    PyAVReader(max_pixels=W * H).probe(path)
+    strict = PyAVReader(max_decoded_frames=7)
+    with pytest.raises(VideoDecodeError, match="h264.mp4.*8 decoded frames"):
+        strict.read(path, [FrameRequest((0.28,), H, W)])  # frame 7 needs frames 0..7
+    assert strict.stats.decoded_frames == 0
+    strict.read(path, [FrameRequest((0.24,), H, W)])  # frames 0..6: exactly the limit
+    strict.read(path, [FrameRequest((0.36,), H, W)])  # the limit holds per read
+    assert strict.stats.decoded_frames == 7 + 2
+    assert len(os.listdir("/proc/self/fd")) == open_files
+
+
+def test_errors_and_readers_pickle(videos):  # DataLoader workers may be spawned
+    error = pickle.loads(pickle.dumps(VideoDecodeError("a/b.mp4", "broken")))
+    assert (error.path, error.reason, str(error)) == ("a/b.mp4", "broken", "a/b.mp4: broken")
+    reader, request = PyAVReader(cache=FrameCache()), [FrameRequest((0.5,), H, W)]
+    (before,) = reader.read(videos["mp4"], request)
+    clone = pickle.loads(pickle.dumps(reader))
+    assert np.array_equal(clone.read(videos["mp4"], request)[0], before)
+    assert clone.stats.decoded_frames == reader.stats.decoded_frames  # served from its cache
+
+
+def test_request_validation():
+    assert FrameRequest([0, 1.5], 2, 3).times == (0.0, 1.5)
+    with pytest.raises(ValueError):
+        FrameRequest((float("nan"),), 2, 3)
+    with pytest.raises(ValueError):
+        FrameRequest((0.0,), 0, 3)
+
+
+def test_cache_serves_repeated_reads_without_decoding(videos):
+    reader = PyAVReader(cache=FrameCache())
+    requests = [FrameRequest((0.5, 1.2, 0.5), H, W), FrameRequest((1.2,), 12, 16)]
+    first = reader.read(videos["mkv"], requests)
+    decoded, seeks = reader.stats.decoded_frames, reader.stats.seeks
+    first[0][0] = 0  # outputs are the caller's to modify; the cache keeps its own copy
+    again = reader.read(videos["mkv"], requests)
+    assert (reader.stats.decoded_frames, reader.stats.seeks) == (decoded, seeks)
+    assert reader.stats.cache_hits == 4
+    ref_times, ref_frames = sequential(videos["mkv"])
+    assert np.array_equal(again[0][0], ref_frames[12])
+    assert np.array_equal(again[0][1], ref_frames[30])
+
+
+def test_cache_evicts_beyond_its_byte_bound(videos):
+    cache = FrameCache(max_bytes=2 * H * W * 3)
+    reader = PyAVReader(cache=cache)
+    reader.read(videos["mp4"], [FrameRequest((0.0, 0.04, 0.08), H, W)])
+    assert len(cache) == 2 and cache.nbytes == 2 * H * W * 3
+    decoded = reader.stats.decoded_frames
+    reader.read(videos["mp4"], [FrameRequest((0.08,), H, W)])  # the most recent: kept
+    assert reader.stats.decoded_frames == decoded
+    reader.read(videos["mp4"], [FrameRequest((0.0,), H, W)])  # the oldest: evicted
+    assert reader.stats.decoded_frames == decoded + 1
+
+
+def test_cache_is_least_recently_used():
+    cache = FrameCache(max_bytes=20)
+    a, b, c = (np.full(10, i, np.uint8) for i in range(3))
+    cache.put(("a",), a)
+    cache.put(("b",), b)
+    assert cache.get(("a",)) is a
+    cache.put(("c",), c)
+    assert cache.get(("b",)) is None and cache.get(("a",)) is a and cache.get(("c",)) is c
+    cache.put(("big",), np.zeros(21, np.uint8))
+    assert len(cache) == 2 and cache.nbytes == 20
+
+
+def test_cache_never_serves_a_rewritten_file(tmp_path):
+    path = write_video(tmp_path / "clip.mp4", n=16)
+    reader = PyAVReader(cache=FrameCache())
+    (old,) = reader.read(path, [FrameRequest((0.2,), H, W)])
+    decoded = reader.stats.decoded_frames
+    with av.open(str(path), "w") as out:  # same size and timestamps, other pictures
+        stream = out.add_stream("libx264", rate=25, options=X264)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for i in range(16):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(pattern(i, 100), format="rgb24")))
+        out.mux(stream.encode())
+    os.utime(path, ns=(1, 1))  # a distinct mtime even on coarse-grained file systems
+    (new,) = reader.read(path, [FrameRequest((0.2,), H, W)])
+    assert reader.stats.decoded_frames > decoded
+    assert not np.array_equal(new, old)
+    assert np.array_equal(new[0], sequential(path)[1][5])
+
+
+@pytest.fixture
+def frame_folder(tmp_path):
+    folder = tmp_path / "video_0001"
+    folder.mkdir()
+    for i in range(12):  # named from 1, so plain string order would put img_10 before img_2
+        Image.fromarray(pattern(i)).save(folder / f"img_{i + 1}.png")
+    (folder / "notes.txt").write_text("not a frame")
+    return folder
+
+
+def test_frame_folder_shows_frame_i_from_i_over_fps(frame_folder):
+    reader = FrameFolderReader(fps=10, pattern="*.png")
+    times = (0.0, -1.0, 0.1, 0.15, 0.2, 1.1, 1.15, 30.0, 0.7, 0.1)
+    expected = [0, 0, 1, 1, 2, 11, 11, 11, 7, 1]
+    small = FrameRequest(times[:4], 24, 32)
+    full, half = reader.read(frame_folder, [FrameRequest(times, H, W), small])
+    assert full.shape == (10, H, W, 3) and full.dtype == np.uint8
+    for got, i in zip(full, expected, strict=True):
+        assert np.array_equal(got, pattern(i))
+    for got, i in zip(half, expected[:4], strict=True):
+        resized = Image.fromarray(pattern(i)).resize((32, 24), Image.Resampling.BILINEAR)
+        assert np.array_equal(got, np.asarray(resized))
+    assert reader.stats.decoded_frames == len(set(expected))  # each image once
+
+
+def test_frame_folder_probe_and_jpeg(tmp_path, frame_folder):
+    info = FrameFolderReader(fps=10, pattern="*.png").probe(frame_folder)
+    assert (info.duration, info.fps, info.width, info.height, info.num_frames) == (
+        1.2,
+        10,
+        W,
+        H,
+        12,
+    )
+    for i in range(12):
+        Image.fromarray(pattern(i)).save(tmp_path / f"frame{i + 1}.jpg", quality=95)
+    (out,) = FrameFolderReader(fps=10).read(tmp_path, [FrameRequest((0.95,), H, W)])
+    assert np.array_equal(out[0], np.asarray(Image.open(tmp_path / "frame10.jpg").convert("RGB")))
+
+
+def test_frame_folder_errors_name_the_folder(tmp_path):
+    reader = FrameFolderReader(fps=25)
+    with pytest.raises(VideoDecodeError, match="missing_video"):
+        reader.read(tmp_path / "missing_video", [FrameRequest((0,), 8, 8)])
+    (tmp_path / "empty_video").mkdir()
+    with pytest.raises(VideoDecodeError, match="empty_video"):
+        reader.probe(tmp_path / "empty_video")
+
+
+def test_frame_folder_cache(frame_folder):
+    reader = FrameFolderReader(fps=10, cache=FrameCache(), pattern="*.png")
+    request = [FrameRequest((0.3, 0.5), H, W)]
+    first = reader.read(frame_folder, request)
+    second = reader.read(frame_folder, request)
+    assert reader.stats.decoded_frames == 2 and np.array_equal(first[0], second[0])
+    Image.fromarray(pattern(50)).save(frame_folder / "img_4.png")
+    os.utime(frame_folder / "img_4.png", ns=(1, 1))
+    (third,) = reader.read(frame_folder, request)
+    assert reader.stats.decoded_frames == 3 and np.array_equal(third[0], pattern(50))
