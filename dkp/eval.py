@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dkp.evaluation.cost import cost_summary
-from dkp.evaluation.results import RESULTS_FILE, write_results
+from dkp.jobs import run_job
 from dkp.modules import load_module
 from dkp.train import CONFIG_DIR, check_streams, instantiate_group, scalar_metrics
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Score ``cfg.ckpt_path`` on ``cfg.split`` and write results.json."""
+    """Score ``cfg.ckpt_path`` on ``cfg.split``; return the results (metrics, cost, sampling)."""
     if cfg.split not in ("val", "test"):
         raise ValueError(f"split: {cfg.split!r} is not 'val' or 'test'")
     pl.seed_everything(cfg.seed, workers=True)
@@ -50,15 +50,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "num_videos": len(records),
         "series": cfg.get("series"),
     }
-    out = Path(cfg.paths.output_dir) / RESULTS_FILE
-    write_results(out, results)
-    log.info("results: %s", out)
     return results
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    run_job(cfg, evaluate)
 
 
 if __name__ == "__main__":

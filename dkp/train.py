@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dkp.evaluation.cost import cost_summary
-from dkp.evaluation.results import RESULTS_FILE, write_results
+from dkp.jobs import run_job
 from dkp.modules.base import VideoModule
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit (resuming from ``ckpt_path`` if set), test the best checkpoint, write results."""
+    """Fit (resuming from ``ckpt_path`` if set), test the best checkpoint; return the results."""
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
@@ -79,15 +79,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_checkpoint": best,
         "last_checkpoint": str(Path(best).with_name("last.ckpt")) if best else "",
     }
-    out = Path(cfg.paths.output_dir) / RESULTS_FILE
-    write_results(out, results)
-    log.info("results: %s", out)
     return results
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> None:
-    train(cfg)
+    run_job(cfg, train)
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ def load_activitynet(
             log.warning("skipping: %s", err)
             result.skipped.append((video_id, str(err)))
             continue
-        stems = [video_id] if video_id.startswith("v_") else [f"v_{video_id}", video_id]
+        stems = [f"v_{video_id}", video_id]  # real YouTube ids may themselves start with "v_"
         video = find_video(root, stems, extensions)
         if video is None:
             result.missing.append(video_id)

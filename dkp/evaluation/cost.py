@@ -148,7 +148,9 @@ def summarize_costs(costs: np.ndarray, counts: np.ndarray) -> dict[str, float]:
     }
 
 
-def cost_summary(module, records: Sequence[VideoRecord], sampling: ClipSampling) -> dict[str, float]:
-    """Mean and spread of GFLOPs per video for ``module`` over ``records`` under ``sampling``."""
+def cost_summary(
+    module, records: Sequence[VideoRecord], sampling: ClipSampling
+) -> dict[str, float]:
+    """Mean and spread of GFLOPs per video of ``module`` on ``records`` under ``sampling``."""
     counts = frame_counts(records, sampling)
     return summarize_costs(video_costs(cost_model(module), counts), counts)

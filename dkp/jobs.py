@@ -1,0 +1,87 @@
+"""Running one train/eval job so sweeps are resumable and robust.
+
+A job whose run directory already holds a results.json made from the same config is not run
+again (so an interrupted sweep, run again with the same sweep dir, finishes only the missing
+jobs). In a multirun, a job that fails writes ``failed.json`` (error and overrides) and lets
+the sweep go on; in a single run the error propagates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from dkp.evaluation.results import RESULTS_FILE, read_results, write_results
+
+log = logging.getLogger(__name__)
+FAILED_FILE = "failed.json"
+IGNORED_KEYS = ("paths", "hydra", "tags")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A digest of what determines a job's result: the resolved config (paths excluded) and
+    the size and mtime of any checkpoint it reads."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    for key in IGNORED_KEYS:
+        data.pop(key, None)
+    files = {}
+    for key in ("ckpt_path",):
+        path = data.get(key)
+        if path and os.path.isfile(path):
+            stat = os.stat(path)
+            files[key] = [stat.st_size, stat.st_mtime_ns]
+    blob = json.dumps({"config": data, "files": files}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> dict[str, Any] | None:
+    """Run ``task(cfg)`` unless already done; write its results.json (or failed.json)."""
+    out_dir = Path(cfg.paths.output_dir)
+    done, failed = out_dir / RESULTS_FILE, out_dir / FAILED_FILE
+    key = config_hash(cfg)
+    if done.is_file():
+        try:
+            previous = read_results(done)
+        except (OSError, json.JSONDecodeError):
+            previous = {}
+        if previous.get("config_hash") == key:
+            log.info("already done, skipping: %s", done)
+            return previous
+    try:
+        results = task(cfg)
+    except Exception as err:
+        if not _in_multirun():
+            raise
+        log.error("job failed (%s: %s); the sweep goes on", type(err).__name__, err)
+        write_results(
+            failed,
+            {
+                "error": f"{type(err).__name__}: {err}",
+                "overrides": _overrides(),
+                "traceback": traceback.format_exc(),
+            },
+        )
+        return None
+    results = {**results, "config_hash": key, "overrides": _overrides()}
+    write_results(done, results)
+    failed.unlink(missing_ok=True)
+    log.info("results: %s", done)
+    return results
