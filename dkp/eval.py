@@ -13,13 +13,12 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dkp.evaluation.cost import cost_summary
 from dkp.jobs import run_job
 from dkp.modules import load_module
-from dkp.train import CONFIG_DIR, check_streams, instantiate_group, scalar_metrics
+from dkp.train import CONFIG_DIR, build_object, check_streams, instantiate_group, scalar_metrics
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     model = load_module(cfg.ckpt_path)
     sampling_cfg = OmegaConf.to_container(cfg.sampling, resolve=True)
     sampling_cfg["networks"] = list(model.networks)
-    datamodule = instantiate(cfg.data, sampling=sampling_cfg)
+    datamodule = build_object(cfg.data, sampling=sampling_cfg)
     check_streams(model, datamodule)
-    trainer = instantiate(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False)
+    trainer = build_object(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False)
     run = trainer.validate if cfg.split == "val" else trainer.test
     scored = run(model, datamodule=datamodule, verbose=True)
     records = datamodule.record_sets[cfg.split].records

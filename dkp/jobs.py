@@ -31,9 +31,11 @@ IGNORED_KEYS = ("paths", "hydra", "tags")
 def config_hash(cfg: DictConfig) -> str:
     """A digest of what determines a job's result: the resolved config (paths excluded) and
     the size and mtime of any checkpoint it reads."""
-    data = OmegaConf.to_container(cfg, resolve=True)
-    for key in IGNORED_KEYS:
-        data.pop(key, None)
+    data = {
+        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        for key, value in cfg.items()
+        if key not in IGNORED_KEYS
+    }
     files = {}
     for key in ("ckpt_path",):
         path = data.get(key)

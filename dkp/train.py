@@ -8,6 +8,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,11 +20,27 @@ log = logging.getLogger(__name__)
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
+def build_object(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate``, re-raising our own config errors as themselves.
+
+    Hydra wraps every error raised by a target in ``InstantiationException``; a wrong
+    config value should reach the user as the ValueError (or missing-file error) that
+    names the field, not as a wrapper around it.
+    """
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, (ValueError, FileNotFoundError)):
+            raise cause from None
+        raise
+
+
 def instantiate_group(group: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (callbacks, loggers)."""
     if not group:
         return []
-    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+    return [build_object(node) for node in group.values() if node and "_target_" in node]
 
 
 def check_streams(model: VideoModule, datamodule: Any) -> None:
@@ -39,11 +56,11 @@ def check_streams(model: VideoModule, datamodule: Any) -> None:
 
 def build(cfg: DictConfig) -> tuple[Any, VideoModule, pl.Trainer]:
     """Datamodule, model and trainer from a composed config (no training yet)."""
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    datamodule = build_object(cfg.data)
+    model = build_object(cfg.model)
     check_streams(model, datamodule)
     loggers = instantiate_group(cfg.get("logger"))
-    trainer = instantiate(
+    trainer = build_object(
         cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=loggers or False
     )
     return datamodule, model, trainer

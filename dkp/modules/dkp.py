@@ -120,6 +120,7 @@ class DKPModule(VideoModule):
         for role, frozen in (("teacher", freeze_teacher), ("student", freeze_student)):
             if frozen:
                 getattr(self.net, role).requires_grad_(False)
+        self.train()
 
     @property
     def networks(self) -> tuple[str, ...]:
@@ -144,6 +145,10 @@ class DKPModule(VideoModule):
             if self.hparams[f"freeze_{role}"]:
                 getattr(self.net, role).eval()
         return self
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning restores per-module modes after validation; re-assert the frozen ones.
+        self.train()
 
     def forward(self, batch: Batch) -> DKPOutput:
         return self.net(batch)

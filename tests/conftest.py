@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny embedded dataset and Hydra configs composed as the CLI does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from dkp.data.synthetic import SyntheticConfig, generate
+from dkp.train import CONFIG_DIR
+
+# All 8 default classes (the configs say num_classes: 8), 2 train / 1 val / 1 test video each.
+TINY_DATASET = SyntheticConfig(
+    videos_per_class=(2, 1, 1), min_duration=2.0, max_duration=8.0, multi_label_fraction=0.0
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 32-video synthetic ActivityNet dataset; returns its root."""
+    root = tmp_path_factory.mktemp("tiny_dataset")
+    generate(root, TINY_DATASET, workers=1)
+    return root
+
+
+def compose_config(
+    name: str, overrides: list[str], output_dir: Path, dataset: Path | None = None
+) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` with overrides, as ``dkp-train``/``dkp-eval`` would."""
+    fast = [
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "data.num_workers=0",
+        "data.persistent_workers=false",
+    ]
+    if dataset is not None:
+        fast += [f"data.root={dataset}", "data.prepare=null"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose(name, overrides=fast + overrides, return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir)
+    return cfg
