@@ -117,18 +117,21 @@ class VideoModule(pl.LightningModule, ABC):
         )
         return loss
 
-    def _eval_step(self, stage: str, batch: Batch) -> None:
+    def _eval_step(self, stage: str, batch: Batch) -> dict[str, torch.Tensor] | None:
         self._note_failed(stage, batch)
         if len(batch) == 0:
-            return
+            return None
         probs = self.video_probs(batch)
         self.metrics[stage].update(probs, batch.target)
+        return {"probs": probs.detach()}
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._eval_step("val", batch)
+    def validation_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor] | None:
+        """Updates the set-level metrics; returns the video probabilities for callbacks."""
+        return self._eval_step("val", batch)
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._eval_step("test", batch)
+    def test_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor] | None:
+        """Updates the set-level metrics; returns the video probabilities for callbacks."""
+        return self._eval_step("test", batch)
 
     def _eval_epoch_end(self, stage: str) -> None:
         self.log_dict(self.metrics[stage].compute(), prog_bar=stage == "val")
