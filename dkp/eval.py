@@ -33,7 +33,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     sampling_cfg["networks"] = list(model.networks)
     datamodule = build_object(cfg.data, sampling=sampling_cfg)
     check_streams(model, datamodule)
-    trainer = build_object(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False)
+    trainer = build_object(
+        cfg.trainer,
+        callbacks=instantiate_group(cfg.get("callbacks")),
+        logger=instantiate_group(cfg.get("logger")) or False,
+    )
     run = trainer.validate if cfg.split == "val" else trainer.test
     scored = run(model, datamodule=datamodule, verbose=True)
     records = datamodule.record_sets[cfg.split].records

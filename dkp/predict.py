@@ -1,9 +1,11 @@
 """Classify your own videos with a trained checkpoint: ``dkp-predict --ckpt X video.mp4 ...``.
 
 Prints the top-k classes of each video; ``--json`` writes them (with per-frame
-probabilities), ``--plot`` draws frames and per-frame probabilities (student vs ensemble
-for DKP, the DKP supplement's Fig. S-3 layout). Frames are sampled as in training unless
-the sampling options say otherwise. A video that cannot be decoded is reported and skipped.
+probabilities), ``--csv`` writes the columns of ``dkp-eval``'s predictions.csv (video path as
+id, with the GFLOPs each video cost), ``--plot`` draws frames and per-frame probabilities
+(student vs ensemble for DKP, the DKP supplement's Fig. S-3 layout). Frames are sampled as
+in training unless the sampling options say otherwise. A video that cannot be decoded is
+reported and skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dkp.data.dataset import ClipSample, VideoClipDataset, collate_clips
 from dkp.data.records import VideoRecord
 from dkp.data.sampling import build_sampling
 from dkp.data.video import PyAVReader, VideoDecodeError, VideoReader
+from dkp.evaluation.cost import CostModel, cost_model
+from dkp.evaluation.predictions import PredictionRow, top_classes, write_csv
 from dkp.modules import load_module
 from dkp.modules.base import VideoModule
 
@@ -36,6 +40,7 @@ class VideoPrediction:
     frame_times: dict[str, list[float]] = field(default_factory=dict)
     frame_probs: dict[str, list[list[float]]] = field(default_factory=dict)
     error: str | None = None
+    gflops: float | None = None
 
 
 def sampling_for(module: VideoModule, overrides: dict[str, Any] | None = None):
@@ -55,6 +60,10 @@ def class_names(module: VideoModule, num_classes: int) -> list[str]:
     return list(names) if names else [f"class_{i}" for i in range(num_classes)]
 
 
+def _count(times: np.ndarray | None) -> int:
+    return 0 if times is None else len(times)
+
+
 @torch.inference_mode()
 def predict_videos(
     module: VideoModule,
@@ -63,8 +72,11 @@ def predict_videos(
     reader: VideoReader | None = None,
     top_k: int = 5,
     keep_frames: bool = False,
+    cost: CostModel | None = None,
 ) -> tuple[list[VideoPrediction], list[ClipSample | None]]:
-    """Predict each video; returns predictions and (if ``keep_frames``) the decoded samples."""
+    """Predict each video; returns predictions and (if ``keep_frames``) the decoded samples.
+
+    With ``cost`` (the module's cost model), each prediction also says its GFLOPs."""
     module.eval()
     reader = reader or PyAVReader()
     sampling = sampling_for(module, sampling_overrides)
@@ -93,12 +105,10 @@ def predict_videos(
         batch = collate_clips([sample], num_classes=1)
         probs = module.video_probs(batch)[0]
         names = class_names(module, probs.numel())
-        scores, index = probs.topk(min(top_k, probs.numel()))
-        prediction = VideoPrediction(
-            str(path),
-            duration,
-            [(names[i], round(float(s), 6)) for s, i in zip(scores, index.tolist(), strict=True)],
-        )
+        prediction = VideoPrediction(str(path), duration, top_classes(probs, names, top_k))
+        if cost is not None:
+            n_s, n_t = (_count(getattr(sample, f"{n}_times")) for n in ("student", "teacher"))
+            prediction.gflops = cost.video(n_s, n_t)
         for name, series in module.frame_probs(batch).items():
             real = series.mask[0] if series.mask is not None else slice(None)
             prediction.frame_times[name] = series.times[0][real].tolist()
@@ -135,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ckpt", required=True, help="a dkp Lightning checkpoint (.ckpt)")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write predictions to this JSON file")
+    parser.add_argument("--csv", type=Path, help="write top-k classes and GFLOPs as CSV")
     parser.add_argument("--plot", type=Path, help="PNG file (one video) or folder for figures")
     parser.add_argument("--strategy", choices=["adaptive", "fixed"])
     parser.add_argument("--n-s", type=int)
@@ -162,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             PyAVReader(threads=args.threads),
             args.top_k,
             keep_frames=args.plot is not None,
+            cost=cost_model(module) if args.csv else None,
         )
     except ValueError as err:
         print(f"dkp-predict: {err}", file=sys.stderr)
@@ -175,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps([asdict(p) for p in predictions], indent=2))
+    if args.csv:
+        rows = [PredictionRow(p.path, p.top, p.gflops) for p in predictions if not p.error]
+        write_csv(rows, args.csv, args.top_k)
     if args.plot:
         single = len(args.videos) == 1 and args.plot.suffix.lower() == ".png"
         for p, sample in zip(predictions, samples, strict=True):

@@ -32,7 +32,9 @@ class VideoDataModule(pl.LightningDataModule):
     must list the same classes as ``num_classes`` says, so a wrong data config fails here,
     before any training. ``prepare`` (e.g. building the embedded dataset) runs once per
     machine in :meth:`prepare_data`; ``root`` is the dataset folder the configs build paths
-    from; ``metric`` is the field's headline metric for this dataset (checkpoint selection).
+    from; ``metric`` is the field's headline metric for this dataset (checkpoint selection);
+    ``split`` is the official split number of datasets that have several (UCF-101, HMDB-51),
+    which their readers take from the config as ``${data.split}``.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class VideoDataModule(pl.LightningDataModule):
         prepare: Callable[[], object] | None = None,
         root: str | None = None,
         metric: str = "mAP",
+        split: int | None = None,
     ) -> None:
         super().__init__()
         if metric not in ("mAP", "top1", "top5"):
@@ -78,6 +81,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.prepare = prepare
         self.root = root
         self.metric = metric
+        self.split = split
         self.record_sets: dict[str, RecordSet] = {}
         self.datasets: dict[str, VideoClipDataset] = {}
 

@@ -17,7 +17,7 @@ from dkp.modules.frame_classifier import FrameClassifierModule
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LOSS_WEIGHTS = {"ensemble": 1.0, "propagated": 1.0, "distill": 1.0, "student": 0.0}
+DEFAULT_LOSS_WEIGHTS = {"ensemble": 1.0, "propagated": 1.0, "distill": 1.0, "student": 0.5}
 
 
 def _from_frame_checkpoint(path: str, role: str) -> tuple[dict, Any, dict[str, torch.Tensor]]:
@@ -41,7 +41,7 @@ class DKPModule(VideoModule):
     Loss = w_ensemble * NLL(video ensemble probabilities)
          + w_propagated * CE(mean propagated-student logits)
          + w_distill * T^2 * KL(teacher video distribution at T || propagated student at T)
-         + w_student * CE(mean student logits)   (only meaningful when the student trains)
+         + w_student * CE(mean student logits)   (keeps the student a classifier on its own)
     """
 
     kind = "dkp"

@@ -1,0 +1,191 @@
+"""Per-video predictions: top-k classes and scores, GFLOPs spent and exit checkpoint.
+
+One row per video, written as ``predictions.jsonl`` and/or ``predictions.csv`` (and, for
+ActivityNet, the official ``submission.json``) by :class:`PredictionWriter` during
+``dkp-eval``, and by ``dkp-predict --csv`` for your own videos, with the same columns.
+``exit_checkpoint`` is the checkpoint an early-exit model stopped at; it is empty for
+models that always run to the end (DKP, a frame classifier).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_only
+
+from dkp.evaluation.activitynet_submission import build_submission, write_submission
+from dkp.evaluation.cost import CostModel, cost_model
+
+FORMATS = ("jsonl", "csv")
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One video's prediction: its ``top`` (class, score) pairs, best first."""
+
+    video_id: str
+    top: list[tuple[str, float]]
+    gflops: float | None = None
+    exit_checkpoint: int | None = None
+
+
+def top_classes(probs: torch.Tensor, classes: Sequence[str], k: int) -> list[tuple[str, float]]:
+    """The ``k`` most probable (class name, probability) pairs of one video's ``(C,)`` probs."""
+    scores, index = probs.detach().float().cpu().topk(min(k, probs.numel()))
+    return [(classes[i], round(float(s), 6)) for s, i in zip(scores, index.tolist(), strict=True)]
+
+
+def csv_fields(row: PredictionRow, top_k: int) -> dict[str, Any]:
+    """A row as CSV columns: video_id, gflops, exit_checkpoint, label_1, score_1, ..."""
+    fields: dict[str, Any] = {
+        "video_id": row.video_id,
+        "gflops": "" if row.gflops is None else row.gflops,
+        "exit_checkpoint": "" if row.exit_checkpoint is None else row.exit_checkpoint,
+    }
+    for rank in range(top_k):
+        label, score = row.top[rank] if rank < len(row.top) else ("", "")
+        fields[f"label_{rank + 1}"], fields[f"score_{rank + 1}"] = label, score
+    return fields
+
+
+def write_csv(rows: Iterable[PredictionRow], path: str | Path, top_k: int) -> Path:
+    """Write rows as CSV with ``top_k`` label/score column pairs."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(csv_fields(PredictionRow("", []), top_k))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(csv_fields(row, top_k) for row in rows)
+    return path
+
+
+def write_jsonl(rows: Iterable[PredictionRow], path: str | Path) -> Path:
+    """Write rows as JSON lines: ``{"video_id", "top": [[label, score], ...], ...}``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(asdict(row)) + "\n")
+    return path
+
+
+def _counts(mask: torch.Tensor | None, size: int) -> list[int]:
+    return mask.sum(1).tolist() if mask is not None else [0] * size
+
+
+def _gathered(rows: list[PredictionRow]) -> list[PredictionRow]:
+    """Every process's rows (once per video: distributed samplers repeat a few to even out)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        parts: list[list[PredictionRow]] = [[] for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather_object(parts, rows)
+        rows = [row for part in parts for row in part]
+    unique: dict[str, PredictionRow] = {}
+    for row in rows:
+        unique.setdefault(row.video_id, row)
+    return list(unique.values())
+
+
+class PredictionWriter(pl.Callback):
+    """Writes each validate/test epoch's per-video predictions into ``out_dir``.
+
+    Reads the video probabilities the eval steps return (``outputs["probs"]``), and
+    ``outputs["exit"]`` (checkpoint index per video) where an early-exit model returns it.
+    GFLOPs per video come from the module's cost model at the video's real frame counts.
+    ``activitynet_submission`` also writes the official ``submission.json``.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        top_k: int = 5,
+        formats: Sequence[str] = FORMATS,
+        activitynet_submission: bool = False,
+    ) -> None:
+        unknown = set(formats) - set(FORMATS)
+        if unknown:
+            raise ValueError(f"formats: {sorted(unknown)} not among {FORMATS}")
+        if top_k < 1:
+            raise ValueError(f"top_k: must be >= 1, got {top_k}")
+        self.out_dir = Path(out_dir)
+        self.top_k = top_k
+        self.formats = tuple(formats)
+        self.activitynet_submission = activitynet_submission
+        self.rows: list[PredictionRow] = []
+        self._cost: CostModel | None = None
+        self._classes: list[str] | None = None
+
+    # --- collecting ---------------------------------------------------------------------
+    def _start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.rows = []
+        if self._cost is None:
+            self._cost = cost_model(pl_module)
+        names = pl_module.hparams.get("classes")
+        datamodule = getattr(trainer, "datamodule", None)
+        if not names and datamodule is not None and hasattr(datamodule, "classes"):
+            names = datamodule.classes
+        self._classes = list(names) if names else None
+
+    def _collect(self, outputs: Any, batch: Any) -> None:
+        if not outputs or "probs" not in outputs:
+            return
+        probs = outputs["probs"]
+        classes = self._classes or [f"class_{i}" for i in range(probs.shape[1])]
+        size = len(batch.video_ids)
+        n_s, n_t = _counts(batch.student_mask, size), _counts(batch.teacher_mask, size)
+        exits = outputs.get("exit")
+        exits = exits.tolist() if exits is not None else [None] * size
+        for i, video_id in enumerate(batch.video_ids):
+            self.rows.append(
+                PredictionRow(
+                    video_id=video_id,
+                    top=top_classes(probs[i], classes, self.top_k),
+                    gflops=self._cost.video(int(n_s[i]), int(n_t[i])),
+                    exit_checkpoint=exits[i],
+                )
+            )
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._start(trainer, pl_module)
+
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._start(trainer, pl_module)
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        if not trainer.sanity_checking:
+            self._collect(outputs, batch)
+
+    def on_test_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        self._collect(outputs, batch)
+
+    # --- writing ------------------------------------------------------------------------
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.write(_gathered(self.rows))
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        self.write(_gathered(self.rows))
+
+    @rank_zero_only
+    def write(self, rows: list[PredictionRow]) -> list[Path]:
+        """Write ``rows`` in every configured format; returns the files written."""
+        written = []
+        if "jsonl" in self.formats:
+            written.append(write_jsonl(rows, self.out_dir / "predictions.jsonl"))
+        if "csv" in self.formats:
+            written.append(write_csv(rows, self.out_dir / "predictions.csv", self.top_k))
+        if self.activitynet_submission:
+            submission = build_submission((row.video_id, row.top) for row in rows)
+            written.append(write_submission(self.out_dir / "submission.json", submission))
+        return written

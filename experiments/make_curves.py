@@ -1,0 +1,148 @@
+"""`make curves`: embedded data -> teacher, student, DKP (adaptive and fixed) -> sweeps -> figures.
+
+Every step is a dkp command a user could type; each writes results.json into a fixed
+directory under --runs, so running this again skips what is already done (a changed
+config is recomputed). Figures and tables go to --figures (the README shows curves.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dkp.curves import main as curves_main
+from dkp.data.synthetic import ensure_dataset
+
+PY = sys.executable
+
+# (name, experiment, sampling overrides) of the training stages.
+STAGES = {
+    "teacher": ["experiment=teacher", "sampling=adaptive", "sampling.n_t=4"],
+    "student": ["experiment=student", "sampling=adaptive", "sampling.n_s=16"],
+    "dkp_adaptive": ["experiment=dkp", "sampling=adaptive", "sampling.n_t=4", "sampling.ratio=4"],
+    "dkp_fixed": ["experiment=dkp", "sampling=fixed", "sampling.r_t=6.0", "sampling.ratio=4"],
+}
+# (sweep dir, checkpoint stage, sweep recipe in conf/sweep, extra overrides)
+SWEEPS = [
+    ("teacher", "teacher", "teacher", []),
+    ("student", "student", "student", []),
+    ("dkp_adaptive4", "dkp_adaptive", "adaptive", ["sampling.ratio=4", "series=DKP Adaptive-4"]),
+    ("dkp_adaptive8", "dkp_adaptive", "adaptive", ["sampling.ratio=8", "series=DKP Adaptive-8"]),
+    ("dkp_fixed4", "dkp_fixed", "fixed", ["sampling.ratio=4", "series=DKP Fixed-4"]),
+    ("dkp_fixed8", "dkp_fixed", "fixed", ["sampling.ratio=8", "series=DKP Fixed-8"]),
+    ("nt5", "dkp_adaptive", "nt5", []),
+    ("ns20", "dkp_adaptive", "ns20", []),
+]
+QUICK = {
+    "train": ["trainer.max_epochs=3"],
+    "sweeps": {"teacher", "student", "dkp_adaptive4", "dkp_fixed4"},
+}
+
+
+def run(args: list[str], log: Path) -> None:
+    """Run one dkp command, its output to ``log``; stop with the log's tail if it fails."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print("  $", " ".join(args[2:]), flush=True)
+    with log.open("w") as f:
+        code = subprocess.call(args, stdout=f, stderr=subprocess.STDOUT)
+    if code:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
+        sys.exit(f"command failed ({code}); log {log}:\n{tail}")
+
+
+def train_stage(name: str, runs: Path, data: Path, extra: list[str], ckpts: dict[str, str]) -> str:
+    run_dir = runs / "train" / name
+    overrides = [*STAGES[name], f"data.root={data}", f"hydra.run.dir={run_dir}", *extra]
+    overrides.append("trainer.enable_progress_bar=false")
+    if name.startswith("dkp"):
+        overrides += [
+            f"model.teacher_ckpt={ckpts['teacher']}",
+            f"model.student_ckpt={ckpts['student']}",
+        ]
+    run([PY, "-m", "dkp.train", *overrides], runs / "logs" / f"train_{name}.log")
+    results = json.loads((run_dir / "results.json").read_text())
+    metrics = results["metrics"]
+    mflops = 1000 * results["cost"]["gflops"]
+    print(
+        f"    {name}: test mAP {100 * metrics['test/mAP']:.1f}, "
+        f"top-1 {100 * metrics['test/top1']:.1f} at {mflops:.1f} MFLOPs/video",
+        flush=True,
+    )
+    return results["best_checkpoint"]
+
+
+def frame_figures(ckpt: str, data: Path, out: Path, count: int) -> None:
+    """Fig. S-3 style figures for a few validation videos (one of each class group)."""
+    annotations = json.loads((data / "activity_net.v1-3.min.json").read_text())["database"]
+    chosen, seen = [], set()
+    for video_id, entry in sorted(annotations.items()):
+        label = entry["annotations"][0]["label"]
+        if entry["subset"] == "validation" and label not in seen and len(entry["annotations"]) == 1:
+            seen.add(label)
+            chosen.append(data / "videos" / f"v_{video_id}.mp4")
+    for path in chosen[:count]:
+        run(
+            [
+                PY,
+                "-m",
+                "dkp.predict",
+                "--ckpt",
+                ckpt,
+                str(path),
+                "--plot",
+                str(out / f"frames_{path.stem}.png"),
+            ],
+            out.parent / "logs" / f"predict_{path.stem}.log",
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data/synthetic"))
+    parser.add_argument("--runs", type=Path, default=None, help="default: outputs/curves[-quick]")
+    parser.add_argument("--figures", type=Path, default=None, help="default: docs/figures[/quick]")
+    parser.add_argument("--quick", action="store_true", help="3 epochs per stage, 4 sweeps")
+    args = parser.parse_args(argv)
+    runs = (args.runs or Path("outputs/curves" + ("-quick" if args.quick else ""))).resolve()
+    figures = (args.figures or Path("docs/figures" + ("/quick" if args.quick else ""))).resolve()
+    data = args.data.resolve()
+    extra = QUICK["train"] if args.quick else []
+    start = time.time()
+
+    print(f"[1/4] embedded dataset in {data}", flush=True)
+    ensure_dataset(data)
+    print("[2/4] training teacher, student, DKP (adaptive, fixed)", flush=True)
+    ckpts: dict[str, str] = {}
+    for name in STAGES:
+        ckpts[name] = train_stage(name, runs, data, extra, ckpts)
+    print("[3/4] evaluation sweeps (checkpoints reused, no retraining)", flush=True)
+    sweep_dirs = []
+    for name, stage, recipe, overrides in SWEEPS:
+        if args.quick and name not in QUICK["sweeps"]:
+            continue
+        sweep_dir = runs / "sweeps" / name
+        cmd = [PY, "-m", "dkp.eval", "-m", f"+sweep={recipe}", f"ckpt_path={ckpts[stage]}"]
+        cmd += [f"data.root={data}", f"hydra.sweep.dir={sweep_dir}", *overrides]
+        run(cmd + ["trainer.enable_progress_bar=false"], runs / "logs" / f"sweep_{name}.log")
+        sweep_dirs.append(sweep_dir)
+    print("[4/4] figures and tables", flush=True)
+    s1 = [d for d in sweep_dirs if d.name in ("teacher", "student") or d.name.startswith("dkp_")]
+    s2 = [d for d in sweep_dirs if d.name in ("teacher", "student", "nt5", "ns20")]
+    title = "Embedded dataset (test split)"
+    curves_main([*map(str, s1), "--out", str(figures), "--name", "curves", "--title", title])
+    if not args.quick:
+        curves_main(
+            [*map(str, s2), "--out", str(figures), "--name", "frame_counts", "--title", title]
+        )
+    frame_figures(ckpts["dkp_adaptive"], data, figures, count=2 if args.quick else 4)
+    minutes = (time.time() - start) / 60
+    print(f"done in {minutes:.1f} min; figures and tables in {figures}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
