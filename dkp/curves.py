@@ -178,11 +178,14 @@ def _cell(x: float, digits: int) -> str:
 
 
 def _shown_path(source: str, base: Path) -> str:
-    """``source`` relative to ``base`` when it lies under it (keeps committed tables portable)."""
-    try:
-        return Path(source).resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return source
+    """``source`` relative to ``base``, else to the working directory, when it lies under it
+    (keeps committed tables portable)."""
+    for root in (base, Path.cwd()):
+        try:
+            return Path(source).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue
+    return source
 
 
 def _split_problems(
@@ -194,14 +197,17 @@ def _split_problems(
 
 
 def write_tables(
-    points: Sequence[CurvePoint], out_dir: str | Path, problems: Sequence[tuple[str, str]] = ()
+    points: Sequence[CurvePoint],
+    out_dir: str | Path,
+    problems: Sequence[tuple[str, str]] = (),
+    name: str = "points",
 ) -> tuple[Path, Path]:
-    """Write ``points.csv`` and ``points.md`` (sorted by series, then GFLOPs); the Markdown
+    """Write ``<name>.csv`` and ``<name>.md`` (sorted by series, then GFLOPs); the Markdown
     footer lists ``problems`` (failed jobs, skipped results)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = _sorted(points)
-    csv_path, md_path = out_dir / "points.csv", out_dir / "points.md"
+    csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     columns = [f.name for f in fields(CurvePoint)]
     with csv_path.open("w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -315,7 +321,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--metric", default="auto", choices=("auto", *METRICS))
     parser.add_argument("--split", default="test", choices=("test", "val"))
     parser.add_argument("--title", default="")
-    parser.add_argument("--name", default="curves", help="figure file name, without extension")
+    parser.add_argument("--name", default="curves", help="file name of figures and tables")
     return parser.parse_args(argv)
 
 
@@ -337,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     out_dir = Path(args.out or args.dirs[0])
     figures = plot_curves(points, out_dir / args.name, title=args.title)
-    tables = write_tables(points, out_dir, problems)
+    tables = write_tables(points, out_dir, problems, name=args.name)
     series = sorted({p.series for p in points})
     print(f"{len(points)} point(s) in {len(series)} series: {', '.join(series)}")
     print("figure: " + ", ".join(map(os.fspath, figures)))

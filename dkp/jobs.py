@@ -28,20 +28,28 @@ FAILED_FILE = "failed.json"
 IGNORED_KEYS = ("paths", "hydra", "tags")
 
 
+def _files_in(value: Any) -> list[str]:
+    """Every string in a nested config that names an existing file (checkpoints, annotations)."""
+    if isinstance(value, dict):
+        return [f for v in value.values() for f in _files_in(v)]
+    if isinstance(value, list):
+        return [f for v in value for f in _files_in(v)]
+    return [value] if isinstance(value, str) and os.path.isfile(value) else []
+
+
 def config_hash(cfg: DictConfig) -> str:
     """A digest of what determines a job's result: the resolved config (paths excluded) and
-    the size and mtime of any checkpoint it reads."""
+    the size and mtime of every file it names (a retrained checkpoint or a regenerated
+    dataset makes the job run again)."""
     data = {
         key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
         for key, value in cfg.items()
         if key not in IGNORED_KEYS
     }
     files = {}
-    for key in ("ckpt_path",):
-        path = data.get(key)
-        if path and os.path.isfile(path):
-            stat = os.stat(path)
-            files[key] = [stat.st_size, stat.st_mtime_ns]
+    for path in sorted(set(_files_in(data))):
+        stat = os.stat(path)
+        files[path] = [stat.st_size, stat.st_mtime_ns]
     blob = json.dumps({"config": data, "files": files}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write predictions to this JSON file")
     parser.add_argument("--csv", type=Path, help="write top-k classes and GFLOPs as CSV")
     parser.add_argument("--plot", type=Path, help="PNG file (one video) or folder for figures")
+    parser.add_argument(
+        "--label", help="class whose per-frame probability --plot draws (default: the top-1)"
+    )
     parser.add_argument("--strategy", choices=["adaptive", "fixed"])
     parser.add_argument("--n-s", type=int)
     parser.add_argument("--n-t", type=int)
@@ -196,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
             if sample is None:
                 continue
             names = class_names(module, len(next(iter(p.frame_probs.values()))[0]))
-            target = names.index(p.top[0][0])
+            label = args.label or p.top[0][0]
+            if label not in names:
+                print(f"dkp-predict: --label {label!r} is not one of {names}", file=sys.stderr)
+                return 2
             out = args.plot if single else args.plot / f"{Path(p.path).stem}.png"
-            print(f"figure: {plot_prediction(p, sample, target, p.top[0][0], out)}")
+            print(f"figure: {plot_prediction(p, sample, names.index(label), label, out)}")
     return 1 if any(p.error for p in predictions) else 0
 
 

@@ -75,8 +75,9 @@ def train_stage(name: str, runs: Path, data: Path, extra: list[str], ckpts: dict
     return results["best_checkpoint"]
 
 
-def frame_figures(ckpt: str, data: Path, out: Path, count: int) -> None:
-    """Fig. S-3 style figures for a few validation videos (one of each class group)."""
+def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> None:
+    """Fig. S-3 style figures for a few validation videos: per-frame probability of the
+    ground-truth class, student vs ensemble (one video per class, the first few classes)."""
     annotations = json.loads((data / "activity_net.v1-3.min.json").read_text())["database"]
     chosen, seen = [], set()
     for video_id, entry in sorted(annotations.items()):
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         curves_main(
             [*map(str, s2), "--out", str(figures), "--name", "frame_counts", "--title", title]
         )
-    frame_figures(ckpts["dkp_adaptive"], data, figures, count=2 if args.quick else 4)
+    frame_figures(ckpts["dkp_adaptive"], data, figures, runs / "logs", 2 if args.quick else 4)
     minutes = (time.time() - start) / 60
     print(f"done in {minutes:.1f} min; figures and tables in {figures}", flush=True)
     return 0

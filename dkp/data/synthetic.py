@@ -135,7 +135,7 @@ class SyntheticConfig:
     fps: int = 10
     fine_classes: int = 4
     brief_classes: int = 4
-    videos_per_class: tuple[int, int, int] = (32, 12, 12)
+    videos_per_class: tuple[int, int, int] = (48, 16, 24)
     min_duration: float = 5.0
     max_duration: float = 60.0
     short_duration: float = 12.0  # shorter videos are mostly filled by the action

@@ -192,10 +192,10 @@ def test_one_group_only_still_makes_a_valid_taxonomy():
 def test_default_plan_is_balanced_untrimmed_and_has_a_few_multi_label_videos():
     config = SyntheticConfig()
     plans = plan_dataset(config)
-    assert len(plans) == 448 and len({p.video_id for p in plans}) == 448
+    assert len(plans) == 704 and len({p.video_id for p in plans}) == 704
     assert len(syn.CLASS_NAMES) == 8
     assert Counter((p.subset, p.label) for p in plans) == {
-        (s, c): n for s, n in zip(SUBSETS, (32, 12, 12), strict=True) for c in syn.CLASS_NAMES
+        (s, c): n for s, n in zip(SUBSETS, (48, 16, 24), strict=True) for c in syn.CLASS_NAMES
     }
     durations = np.array([p.num_frames / config.fps for p in plans])
     assert durations.min() >= 5 and durations.max() <= 60
@@ -373,5 +373,5 @@ def test_default_dataset_generates_quickly(tmp_path):
     path = generate(tmp_path, workers=2)
     elapsed = time.perf_counter() - started
     rs = load_activitynet(path, tmp_path / "videos", subsets=SUBSETS)
-    assert len(rs.records) == 448 and rs.num_classes == 8
+    assert len(rs.records) == 704 and rs.num_classes == 8
     assert elapsed < 120

@@ -167,13 +167,13 @@ def test_plot_curves_writes_png_and_svg(tmp_path: Path):
 def test_main(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "out"
     assert main([str(sweep), "--out", str(out), "--name", "fig", "--title", "T"]) == 0
-    assert {p.name for p in out.iterdir()} == {"fig.png", "fig.svg", "points.csv", "points.md"}
-    assert len((out / "points.csv").read_text().splitlines()) == 4
+    assert {p.name for p in out.iterdir()} == {"fig.png", "fig.svg", "fig.csv", "fig.md"}
+    assert len((out / "fig.csv").read_text().splitlines()) == 4
     printed = capsys.readouterr().out
     assert "1 failed job(s):" in printed and "failed.json" in printed
     assert "3 point(s) in 2 series: DKP A, Teacher" in printed
     assert main([str(sweep)]) == 0
-    assert (sweep / "curves.png").stat().st_size > 0 and (sweep / "points.md").is_file()
+    assert (sweep / "curves.png").stat().st_size > 0 and (sweep / "curves.md").is_file()
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main([str(empty)]) == 1

@@ -8,6 +8,7 @@ from functools import partial
 from torch import nn
 
 from dkp.models.backbones.mobilenet import MobileNetV2, mobilenet_v2
+from dkp.models.backbones.msdnet import MSDNet, msdnet, msdnet38
 from dkp.models.backbones.resnet import ResNet, resnet
 
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
@@ -17,6 +18,8 @@ BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "resnet101": partial(resnet, 101),
     "resnet152": partial(resnet, 152),
     "mobilenet_v2": mobilenet_v2,
+    "msdnet": msdnet,
+    "msdnet38": msdnet38,
 }
 
 
@@ -34,4 +37,14 @@ def build_backbone(name: str, **kwargs: object) -> nn.Module:
     return factory(**kwargs)
 
 
-__all__ = ["BACKBONES", "MobileNetV2", "ResNet", "build_backbone", "mobilenet_v2", "resnet"]
+__all__ = [
+    "BACKBONES",
+    "MSDNet",
+    "MobileNetV2",
+    "ResNet",
+    "build_backbone",
+    "mobilenet_v2",
+    "msdnet",
+    "msdnet38",
+    "resnet",
+]

@@ -1,0 +1,172 @@
+"""Progressive inference along the route: stop each video early, never compute anything twice.
+
+A :class:`ProgressiveRun` keeps every state it computed, keyed by (frame group, depth) and
+by the videos it was computed for. A checkpoint asks for what it needs (exit features of
+its groups at its depth, hence their states, hence the shifted-in states of earlier groups);
+only what is missing is computed, and only for the videos still running. Videos whose
+maximum class probability reaches the checkpoint's threshold stop there; the last checkpoint
+stops everyone. Each video's GMACs are counted from the units that ran for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from dkp.models.early_exit.network import EarlyExitNet
+from dkp.models.early_exit.shift import State, online_shift, select_rows
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """GMACs of each unit of work: per frame for stem/stage/exit features, per video for heads."""
+
+    stem: float
+    stages: tuple[float, ...]
+    exits: tuple[float, ...]
+    heads: tuple[float, ...]
+
+
+@dataclass
+class ExitOutput:
+    """Per video: probabilities where it stopped, the checkpoint index, and GMACs spent."""
+
+    probs: Tensor  # (B, C)
+    exit_index: Tensor  # (B,) long
+    gflops: Tensor  # (B,) float64; zeros when no unit costs were given
+    checkpoint_probs: Tensor  # (B, K, C); NaN after each video's exit
+
+
+def as_thresholds(thresholds: float | Sequence[float] | None, count: int) -> list[float]:
+    """One threshold per checkpoint from a scalar, a list or None (never stop early)."""
+    if thresholds is None:
+        return [float("inf")] * count
+    if isinstance(thresholds, (int, float)):
+        return [float(thresholds)] * count
+    values = [float(t) for t in thresholds]
+    if len(values) == count - 1:  # the last checkpoint always stops
+        values.append(0.0)
+    if len(values) != count:
+        raise ValueError(f"thresholds: need {count} (or {count - 1}) values, got {len(values)}")
+    return values
+
+
+class _Cached:
+    """A state computed for the sorted video indices ``rows`` (``frames`` frames each)."""
+
+    def __init__(self, rows: Tensor, frames: int, value: State | Tensor) -> None:
+        self.rows, self.frames, self.value = rows, frames, value
+
+    def take(self, rows: Tensor) -> State | Tensor:
+        """The part for ``rows`` (a subset of the cached rows)."""
+        if torch.equal(rows, self.rows):
+            return self.value
+        pos = torch.searchsorted(self.rows, rows)
+        index = (pos.unsqueeze(1) * self.frames + torch.arange(self.frames)).flatten()
+        return select_rows(self.value, index.to(self._device()))
+
+    def _device(self) -> torch.device:
+        v = self.value
+        return (v if isinstance(v, Tensor) else v[0]).device
+
+
+class ProgressiveRun:
+    """One batch's walk along ``net``'s route with a cache of everything computed."""
+
+    def __init__(self, net: EarlyExitNet, frames: Tensor, costs: UnitCosts | None = None) -> None:
+        net.check_frames(frames)
+        self.net, self.frames, self.costs = net, frames, costs
+        self.grid = net.grid
+        self.spent = torch.zeros(frames.shape[0], dtype=torch.float64)
+        self.states: dict[tuple[int, int], _Cached] = {}  # (group, depth); depth -1 = stem
+        self.pooled: dict[tuple[int, int], _Cached] = {}
+
+    def _charge(self, rows: Tensor, per_frame: float | None, frames: int) -> None:
+        if per_frame is not None:
+            self.spent[rows] += per_frame * frames
+
+    def _input(self, group: int, rows: Tensor) -> Tensor:
+        index = torch.tensor(self.grid.group_frames(group), device=self.frames.device)
+        x = self.frames[rows.to(self.frames.device)][:, index]
+        return self.net.normalize(x.flatten(0, 1))
+
+    def state(self, group: int, depth: int, rows: Tensor) -> State:
+        """The output of stage ``depth`` (-1: stem) for ``group``'s frames of videos ``rows``."""
+        cached = self.states.get((group, depth))
+        if cached is not None:
+            return cached.take(rows)
+        n = self.grid.sizes[group]
+        body = self.net.body
+        if depth < 0:
+            value = body.stem(self._input(group, rows))
+            self._charge(rows, self.costs and self.costs.stem, n)
+        else:
+            x = self.state(group, depth - 1, rows)
+            prev = None
+            if group > 0 and self.net.shift_div:
+                prev_all = self.state(group - 1, depth - 1, rows)
+                prev = select_rows(prev_all, self._slots(group, len(rows)))
+            x = online_shift(x, prev, self.net.shift_div)
+            value = body.stage(depth, x)
+            self._charge(rows, self.costs and self.costs.stages[depth], n)
+        self.states[group, depth] = _Cached(rows, n, value)
+        return value
+
+    def _slots(self, group: int, videos: int) -> Tensor:
+        """Rows of the previous group's state paired with this group's frames (same slots)."""
+        before, now = self.grid.sizes[group - 1], self.grid.sizes[group]
+        index = torch.arange(videos).unsqueeze(1) * before + torch.arange(now)
+        return index.flatten().to(self.frames.device)
+
+    def exit_features(self, group: int, depth: int, rows: Tensor) -> Tensor:
+        """Exit features ``(len(rows), n_group, D)`` of ``group``'s frames at ``depth``."""
+        cached = self.pooled.get((group, depth))
+        if cached is not None:
+            return cached.take(rows).view(len(rows), self.grid.sizes[group], -1)
+        n = self.grid.sizes[group]
+        value = self.net.body.exit_features(depth, self.state(group, depth, rows))
+        self._charge(rows, self.costs and self.costs.exits[depth], n)
+        self.pooled[group, depth] = _Cached(rows, n, value)
+        return value.view(len(rows), n, -1)
+
+    def logits(self, index: int, rows: Tensor) -> Tensor:
+        """Checkpoint ``index``'s logits for videos ``rows``."""
+        c = self.net.route[index]
+        feats = torch.cat([self.exit_features(g, c.depth, rows) for g in range(c.group + 1)], 1)
+        self._charge(rows, self.costs and self.costs.heads[index], 1)
+        return self.net.head(index, feats.mean(dim=1))
+
+
+@torch.no_grad()
+def progressive_inference(
+    net: EarlyExitNet,
+    frames: Tensor,
+    thresholds: float | Sequence[float] | None,
+    costs: UnitCosts | None = None,
+) -> ExitOutput:
+    """Walk the route; a video stops at the first checkpoint whose max probability reaches
+    that checkpoint's threshold (the last one always stops). Exited videos cost nothing more."""
+    k_total = net.num_checkpoints
+    limits = as_thresholds(thresholds, k_total)
+    run = ProgressiveRun(net, frames, costs)
+    batch, c = frames.shape[0], net.num_classes
+    probs = torch.zeros(batch, c, device=frames.device)
+    every = torch.full((batch, k_total, c), float("nan"), device=frames.device)
+    exit_index = torch.full((batch,), k_total - 1, dtype=torch.long)
+    active = torch.arange(batch)
+    for k in range(k_total):
+        p = run.logits(k, active).float().softmax(-1)
+        every[active.to(every.device), k] = p
+        stop = p.max(dim=1).values.cpu() >= limits[k]
+        if k == k_total - 1:
+            stop[:] = True
+        done = active[stop]
+        probs[done.to(probs.device)] = p[stop.to(p.device)]
+        exit_index[done] = k
+        active = active[~stop]
+        if len(active) == 0:
+            break
+    return ExitOutput(probs, exit_index, run.spent, every)

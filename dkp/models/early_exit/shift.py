@@ -1,0 +1,54 @@
+"""Online (causal) temporal shift: a later frame group borrows channels of the earlier one.
+
+TSM (Lin et al., ICCV 2019) mixes time by shifting a fraction of channels between
+neighbouring frames; its online variant only shifts from the past, so features computed for
+earlier frames never change. Here the "past" of a frame is the same slot of the previous
+frame group (see :class:`dkp.models.early_exit.grid.Grid`): the first ``C // fold_div``
+channels of the input of every stage are replaced by the previous group's (unshifted) input
+to that stage; the first group gets zeros there. A stage's state may be one tensor (ResNet)
+or a list of scales (MSDNet); every scale is shifted alike.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from torch import Tensor
+
+State = Union[Tensor, list[Tensor]]
+
+
+def _shift_tensor(current: Tensor, previous: Tensor | None, fold_div: int) -> Tensor:
+    fold = current.shape[1] // fold_div
+    if fold == 0:
+        return current
+    out = current.clone()
+    if previous is None:
+        out[:, :fold] = 0
+    else:
+        out[:, :fold] = previous[:, :fold]
+    return out
+
+
+def online_shift(current: State, previous: State | None, fold_div: int) -> State:
+    """``current`` with its first ``1/fold_div`` channels taken from ``previous`` (or zeros).
+
+    ``previous`` holds the rows paired with ``current``'s rows (same shapes), or None.
+    """
+    if fold_div <= 0:
+        return current
+    if isinstance(current, Tensor):
+        return _shift_tensor(current, previous, fold_div)
+    prev = previous if previous is not None else [None] * len(current)
+    return [_shift_tensor(c, p, fold_div) for c, p in zip(current, prev, strict=True)]
+
+
+def select_rows(state: State, index: Tensor) -> State:
+    """The rows ``index`` of a state (a tensor or a list of scale tensors)."""
+    if isinstance(state, Tensor):
+        return state[index]
+    return [s[index] for s in state]
+
+
+def state_rows(state: State) -> int:
+    return (state if isinstance(state, Tensor) else state[0]).shape[0]
