@@ -38,6 +38,9 @@ curves: $(STAMP)  ## build data, train, sweep and draw the mAP-GFLOPs curves
 curves-quick: $(STAMP)  ## a smaller, faster version of `make curves` for a first look
 	$(PY) experiments/make_curves.py --data $(DATA) --quick
 
+bench: $(STAMP)  ## run the benchmark suite (make bench)
+	$(PY) -m benchmarks.run
+
 clean:  ## remove outputs, caches and the virtualenv (not the dataset: rm -r data)
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -78,7 +78,7 @@ def predict_videos(
 
     With ``cost`` (the module's cost model), each prediction also says its GFLOPs."""
     module.eval()
-    reader = reader or PyAVReader()
+    reader = reader or PyAVReader(skip_nonref=True)
     sampling = sampling_for(module, sampling_overrides)
     sizes = module.input_sizes
     predictions, samples = [], []
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             module,
             args.videos,
             overrides,
-            PyAVReader(threads=args.threads),
+            PyAVReader(threads=args.threads, skip_nonref=True),
             args.top_k,
             keep_frames=args.plot is not None,
             cost=cost_model(module) if args.csv else None,

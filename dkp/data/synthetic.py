@@ -1,8 +1,8 @@
 """The embedded dataset: a small synthetic ActivityNet-v1.3 set, written as real H.264 videos.
 
 ``make curves`` trains and evaluates on it, on 2 CPU cores, in minutes; no download is needed.
-``python -m dkp.data.synthetic --out DIR`` (or ``dkp-synthetic``) writes, in 25-35 s on 2 cores
-(16 MB on disk for the default 448 videos):
+``python -m dkp.data.synthetic --out DIR`` (or ``dkp-synthetic``) writes, in about a minute on
+2 cores (26 MB on disk for the default 704 videos):
 
 * ``DIR/videos/v_<id>.mp4``: H.264 (libx264, yuv420p, low CRF) videos, 64x64 pixels at 10 fps
   by default; ids are 11-character YouTube-like strings drawn from the seed.
@@ -53,7 +53,7 @@ each ability alone fails on half of them:
 * **Multi-label**: a fraction (default 3 %) of the videos has two segments of two different
   classes, in two halves of the video (ActivityNet has a few 2-label videos).
 * **Balanced**: every class is the primary label of the same number of videos per subset
-  (default 32 training, 12 validation, 12 testing: 448 videos, about 2.7 h of video).
+  (default 48 training, 16 validation, 24 testing: 704 videos, about 4.3 h of video).
 
 Frame ``i`` covers ``[i / fps, (i + 1) / fps)``; segments start and end on frame boundaries.
 The JSON durations are the written files' durations as PyAV measures them.

@@ -3,6 +3,15 @@
 A reader maps each requested time to the frame a full sequential decode *shows* at that time
 and decodes only what that frame needs: from the keyframe at or before it, forward to it.
 Frame indices and stream timestamps never leave this module.
+
+Frames are returned as stored: a display matrix (the rotation phones record) is not applied,
+so a portrait phone video arrives as landscape frames and ``VideoInfo`` gives the stored
+width and height. Models see what the encoder saw, as other video loaders do (torchvision,
+decord); rotate the files with FFmpeg first if a dataset mixes orientations.
+
+Hostile files are refused before they cost much: ``max_pixels`` is checked on the header
+(nothing is decoded or allocated at that size), ``max_duration`` on the header and on the
+packets while they are indexed, ``max_decoded_frames`` before each read decodes anything.
 """
 
 from __future__ import annotations
@@ -243,15 +252,23 @@ class _Index:
         )
 
 
-def _build_index(path: StrPath, container: InputContainer, stream: VideoStream) -> _Index:
+def _build_index(
+    path: StrPath, container: InputContainer, stream: VideoStream, max_duration: float | None
+) -> _Index:
     pts: list[int] = []
     ends: list[int] = []
     keys: dict[int, int] = {}
+    tb = float(stream.time_base)
+    limit = None if max_duration is None else max_duration / tb
+    first = None
     for packet in container.demux(stream):
         if packet.size == 0:  # the flush packet demux yields at the end
             continue
         if packet.pts is None:
             raise VideoDecodeError(path, "packets without timestamps (raw elementary stream?)")
+        first = packet.pts if first is None else min(first, packet.pts)
+        if limit is not None and packet.pts - first > limit:  # stop before indexing it all
+            raise VideoDecodeError(path, f"packets run past max_duration={max_duration:g} s")
         if packet.is_keyframe:
             keys.setdefault(packet.pts, packet.dts if packet.dts is not None else packet.pts)
         if not packet.is_discard:  # discarded packets (edit lists) are decoded but never shown
@@ -263,7 +280,6 @@ def _build_index(path: StrPath, container: InputContainer, stream: VideoStream) 
     last = max(ends)
     if last == frame_pts[-1] and len(frame_pts) > 1:  # no packet durations: assume the median
         last += int(np.median(np.diff(frame_pts)))
-    tb = float(stream.time_base)
     key_pts = np.asarray(sorted(keys), np.int64)
     return _Index(
         pts=frame_pts,
@@ -294,6 +310,11 @@ class PyAVReader:
     version) to learn every frame's timestamp and the keyframes, then makes one forward pass
     per stretch of requested frames: seek to the keyframe at or before the first of them and
     decode up to the last. ``threads`` x DataLoader workers should not exceed the cores.
+
+    ``skip_nonref`` has the decoder skip, on the way to a wanted frame, the frames no other
+    frame references (H.264/HEVC non-reference B-frames): they cannot change any later frame,
+    so the output is the same with less work, and ``stats.decoded_frames`` counts only what
+    the decoder output. Off by default; the data configs turn it on.
     """
 
     _INDEXES_KEPT = 64
@@ -305,6 +326,8 @@ class PyAVReader:
         cache: FrameCache | None = None,
         max_pixels: int | None = 8192 * 4320,
         max_decoded_frames: int | None = None,
+        max_duration: float | None = None,
+        skip_nonref: bool = False,
     ) -> None:
         if threads < 0:
             raise ValueError(f"threads must be >= 0 (0: FFmpeg picks), got {threads}")
@@ -315,6 +338,8 @@ class PyAVReader:
         self.cache = cache
         self.max_pixels = max_pixels
         self.max_decoded_frames = max_decoded_frames
+        self.max_duration = max_duration
+        self.skip_nonref = skip_nonref
         self.stats = DecodeStats()
         self._indexes: OrderedDict[_FileKey, _Index] = OrderedDict()
 
@@ -327,6 +352,7 @@ class PyAVReader:
             if duration is None:
                 index = self._index(file_key, container, stream)
                 duration, num_frames = index.end, len(index.pts)
+            self._check_duration(path, duration)
             rate = stream.average_rate
             return VideoInfo(
                 duration=duration,
@@ -348,6 +374,7 @@ class PyAVReader:
 
         with self._open(path) as (container, stream):
             index = self._index(file_key, container, stream)
+            self._check_duration(path, index.end)
             frame_pts = [index.frames_at(r.times) for r in requests]
             wanted = _serve_cached(self.cache, cache_key, requests, frame_pts, outputs, self.stats)
             passes = index.plan(sorted(wanted))
@@ -357,7 +384,7 @@ class PyAVReader:
                     path, f"needs {needed} decoded frames, over the limit {self.max_decoded_frames}"
                 )
             for key, targets in passes:
-                frames = self._frames_from(path, container, stream, index, key)
+                frames = self._frames_from(path, container, stream, index, key, targets)
                 for pts, frame in _shown_frames(frames, targets):
                     _deliver(frame, wanted[pts], outputs)
         _store_cached(self.cache, cache_key, wanted, outputs)
@@ -371,12 +398,14 @@ class PyAVReader:
                 if not container.streams.video:
                     raise VideoDecodeError(path, "no video stream")
                 stream = container.streams.video[0]
-                pixels = stream.codec_context.width * stream.codec_context.height
-                if self.max_pixels is not None and pixels > self.max_pixels:
+                ctx = stream.codec_context
+                if ctx is None or not ctx.width or not ctx.height:
+                    # FFmpeg found a stream but not its codec parameters (cut short, unknown).
+                    raise VideoDecodeError(path, "video stream without a known codec or size")
+                if self.max_pixels is not None and ctx.width * ctx.height > self.max_pixels:
                     raise VideoDecodeError(
                         path,
-                        f"resolution {stream.codec_context.width}x{stream.codec_context.height}"
-                        f" exceeds max_pixels={self.max_pixels}",
+                        f"resolution {ctx.width}x{ctx.height} exceeds max_pixels={self.max_pixels}",
                     )
                 for other in container.streams:
                     if other.index != stream.index:
@@ -387,10 +416,16 @@ class PyAVReader:
         except (av.error.FFmpegError, OSError) as exc:
             raise VideoDecodeError(path, _reason(exc)) from exc
 
+    def _check_duration(self, path: StrPath, duration: float) -> None:
+        if self.max_duration is not None and not duration <= self.max_duration:
+            raise VideoDecodeError(
+                path, f"duration {duration:g} s exceeds max_duration={self.max_duration:g} s"
+            )
+
     def _index(self, file_key: _FileKey, container: InputContainer, stream: VideoStream) -> _Index:
         index = self._indexes.get(file_key)
         if index is None:
-            index = _build_index(file_key[0], container, stream)
+            index = _build_index(file_key[0], container, stream, self.max_duration)
             self._indexes[file_key] = index
             if len(self._indexes) > self._INDEXES_KEPT:
                 self._indexes.popitem(last=False)
@@ -398,7 +433,13 @@ class PyAVReader:
         return index
 
     def _frames_from(
-        self, path: StrPath, container: InputContainer, stream: VideoStream, index: _Index, key: int
+        self,
+        path: StrPath,
+        container: InputContainer,
+        stream: VideoStream,
+        index: _Index,
+        key: int,
+        targets: list[int],
     ) -> Iterator[VideoFrame]:
         """Decoded frames from keyframe ``key`` on; seeks from the start if the demuxer misses."""
         k = int(np.searchsorted(index.key_pts, key))
@@ -412,13 +453,21 @@ class PyAVReader:
             )
             if first is None or first.pts != key:  # overshot, or hit the end: retry from the start
                 continue
-            yield from self._decode(path, itertools.chain([first], packets))
+            keep = set(targets) if self.skip_nonref else None
+            yield from self._decode(path, stream, itertools.chain([first], packets), keep)
             return
         raise VideoDecodeError(path, f"cannot seek to the keyframe at timestamp {key}")
 
-    def _decode(self, path: StrPath, packets: Iterable[Packet]) -> Iterator[VideoFrame]:
+    def _decode(
+        self, path: StrPath, stream: VideoStream, packets: Iterable[Packet], keep: set[int] | None
+    ) -> Iterator[VideoFrame]:
+        """Decode ``packets``; with ``keep``, skip non-reference frames whose pts is not in it."""
+        codec = stream.codec_context
         decoded = 0
         for packet in packets:
+            if keep is not None:  # decided per packet: the decoder reads it as each one goes in
+                wanted = packet.pts is None or packet.pts in keep
+                codec.skip_frame = "DEFAULT" if wanted else "NONREF"
             for frame in packet.decode():  # the final, empty packet drains the decoder
                 if frame.pts is None:
                     raise VideoDecodeError(path, "decoded a frame without a timestamp")

@@ -171,6 +171,60 @@ def test_student_and_teacher_in_one_gop_share_one_seek(videos):
     assert np.array_equal(out_large[1], ref_frames[9])
 
 
+def referenced_indices(path):
+    """Presentation-order indices of the frames a decoder skipping non-reference ones outputs."""
+    ref_times, _ = sequential(path)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        first = min(p.pts for p in container.demux(stream) if p.size)
+        container.seek(0)
+        tb = stream.time_base
+        shown = [float((f.pts - first) * tb) for f in container.decode(stream)]
+    return {shown_at(ref_times, t) for t in shown}
+
+
+def least_work(path, times, skip_nonref):
+    """Frames from the keyframe before each time up to it (shared), less skippable ones."""
+    ref_times, _ = sequential(path)
+    targets = [shown_at(ref_times, t) for t in times]
+    keyframes = keyframe_indices(path)
+    needed = set()
+    for i in targets:
+        needed.update(range(max(k for k in keyframes if k <= i), i + 1))
+    if skip_nonref:
+        needed &= referenced_indices(path) | set(targets)
+    return len(needed)
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "webm", "vfr", "start_mp4", "start_mkv", "live"])
+@pytest.mark.parametrize("skip_nonref", [False, True])
+def test_decoded_frames_are_the_least_work_on_every_generated_video(videos, kind, skip_nonref):
+    path = videos[kind]
+    ref_times, _ = sequential(path)
+    duration = ref_times[-1] + (ref_times[-1] - ref_times[-2])
+    for n in (3, 8, 25):  # uniformly spread, as evaluation samples them
+        times = [(i + 0.5) * duration / n for i in range(n)]
+        reader = PyAVReader(skip_nonref=skip_nonref)
+        reader.read(path, [FrameRequest(times, H, W), FrameRequest(times[::2], H // 2, W // 2)])
+        assert reader.stats.decoded_frames == least_work(path, times, skip_nonref), n
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "webm"])
+def test_skipping_non_reference_frames_changes_no_frame(videos, kind):
+    times = (1.0, 0.0, 1.96, 0.2, 0.3199, 0.44, 0.92, 1.3, 0.52)
+    plain, skipping = PyAVReader(), PyAVReader(skip_nonref=True)
+    check_against_sequential(skipping, videos[kind], times)
+    check_against_sequential(plain, videos[kind], times)
+    assert skipping.stats.seeks == plain.stats.seeks
+    if kind == "webm":  # VP9 here has no non-reference frames: nothing to skip
+        assert skipping.stats.decoded_frames == plain.stats.decoded_frames
+    else:  # x264 with 2 B-frames: one of them is never referenced
+        assert skipping.stats.decoded_frames < plain.stats.decoded_frames
+    threaded = PyAVReader(threads=2, thread_type="FRAME", skip_nonref=True)
+    check_against_sequential(threaded, videos[kind], times)
+
+
 def test_threads_give_the_same_frames(videos):
     reader = PyAVReader(threads=2, thread_type="FRAME")
     check_against_sequential(reader, videos["mkv"], (0.0, 0.44, 1.3, 1.96))

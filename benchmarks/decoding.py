@@ -1,0 +1,264 @@
+"""Decoding benchmarks: dkp's reader against a full decode, decord, and its own least work.
+
+Baseline ``full`` is what PyTorchVideo-style and MMAction2 "accurate" readers do: decode
+every frame from the start (up to the last wanted one) and keep the wanted ones, converting
+and resizing only those (the most favourable version of it). All decoders run one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+import dkp.data.video as video
+from benchmarks.timing import best, interleaved, ratio
+from dkp.data.video import FrameRequest, PyAVReader
+
+try:  # optional: compared only where it installs (pip install decord)
+    import decord
+except ImportError:  # pragma: no cover - depends on the machine
+    decord = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the packets and a sequential decode say about a video, for the least-work check."""
+
+    pts: list[int]  # presentation order
+    keyframes: list[int]  # indices into pts
+    referenced: list[int]  # indices of frames a NONREF-skipping decode still outputs
+    tb: float
+
+    @property
+    def times(self) -> np.ndarray:
+        return (np.asarray(self.pts) - self.pts[0]) * self.tb
+
+
+def facts(path: Path) -> Facts:
+    """Packet order, keyframes and reference frames, cached next to the video."""
+    cached = path.with_suffix(path.suffix + ".facts.json")
+    if cached.exists():
+        return Facts(**json.loads(cached.read_text()))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]
+        tb = float(stream.time_base)
+    pts = sorted(p for p, _ in packets)
+    where = {p: i for i, p in enumerate(pts)}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        referenced = sorted(where[f.pts] for f in container.decode(stream))
+    keyframes = sorted(where[p] for p, key in packets if key)
+    out = Facts(pts, keyframes, referenced, tb)
+    cached.write_text(json.dumps(out.__dict__))
+    return out
+
+
+def uniform_times(duration: float, n: int) -> tuple[float, ...]:
+    """The centres of n equal segments (evaluation-time adaptive sampling)."""
+    return tuple(((np.arange(n) + 0.5) * duration / n).tolist())
+
+
+def least_work(f: Facts, times: tuple[float, ...], skip_nonref: bool) -> int:
+    """Frames a decoder must output: from the keyframe before each target up to it, shared."""
+    targets = np.searchsorted(f.times, np.asarray(times) + video.TIME_EPS, side="right") - 1
+    targets = np.clip(targets, 0, len(f.pts) - 1)
+    keys = np.asarray(f.keyframes)
+    needed: set[int] = set()
+    for t in targets.tolist():
+        needed.update(range(int(keys[keys <= t].max()), t + 1))
+    if skip_nonref:
+        needed &= set(f.referenced) | set(targets.tolist())
+    return len(needed)
+
+
+def full_decode(path: Path, times: tuple[float, ...], h: int, w: int) -> list[np.ndarray]:
+    """The baseline: decode from the start, keep (convert, resize) only the wanted frames."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_count = 1
+        tb, first = float(stream.time_base), None
+        wanted = sorted(times)
+        out, prev = [], None
+        for frame in container.decode(stream):
+            first = frame.pts if first is None else first
+            t = (frame.pts - first) * tb
+            while wanted and t > wanted[0] + video.TIME_EPS:  # prev is shown at wanted[0]
+                out.append(prev.to_ndarray(width=w, height=h, format="rgb24"))
+                wanted.pop(0)
+            if not wanted:
+                break
+            prev = frame
+        out += [prev.to_ndarray(width=w, height=h, format="rgb24") for _ in wanted]
+        return out
+
+
+def full_decode_count(path: Path) -> int:
+    """Frames a sequential decode of the whole file outputs."""
+    with av.open(str(path)) as container:
+        container.streams.video[0].thread_count = 1
+        return sum(1 for _ in container.decode(video=0))
+
+
+def decord_batch(path: Path, times: tuple[float, ...], h: int, w: int, fps: float) -> np.ndarray:
+    """decord's VideoReader.get_batch for the same frames (indices from times at ``fps``)."""
+    reader = decord.VideoReader(str(path), width=w, height=h, num_threads=1)
+    idx = np.clip(np.floor(np.asarray(times) * fps + video.TIME_EPS), 0, len(reader) - 1)
+    return reader.get_batch(idx.astype(int).tolist()).asnumpy()
+
+
+def count_conversions(fn: Callable[[], object]) -> int:
+    """How many (frame, size) conversions the reader made while ``fn`` ran."""
+    calls = []
+    original = video._deliver
+
+    def counting(frame, sizes, outputs):
+        calls.append(len(sizes))
+        return original(frame, sizes, outputs)
+
+    video._deliver = counting
+    try:
+        fn()
+    finally:
+        video._deliver = original
+    return sum(calls)
+
+
+def read_case(path: Path, f: Facts, n: int, size: int, reps: int) -> dict:
+    """One (video, n frames, size) row: times, work and ratios of every method."""
+    times = uniform_times(float(f.times[-1]) + float(f.times[1] - f.times[0]), n)
+    request = [FrameRequest(times, size, size)]
+    stats = {}
+
+    def reader(skip: bool) -> Callable[[], object]:
+        def run():
+            r = PyAVReader(threads=1, skip_nonref=skip)
+            r.read(path, request)
+            stats[skip] = r.stats
+
+        return run
+
+    methods = {
+        "full": lambda: full_decode(path, times, size, size),
+        "reader": reader(False),
+        "reader_skip": reader(True),
+    }
+    fps = 1.0 / float(f.times[1] - f.times[0])
+    if decord is not None:
+        methods["decord"] = lambda: decord_batch(path, times, size, size, fps)
+    t = interleaved(methods, reps)
+    plain, skip = stats[False], stats[True]
+    frames_full = int(np.searchsorted(f.times, max(times) + video.TIME_EPS, side="right"))
+    row = {
+        "n": n,
+        "size": size,
+        "decoded": plain.decoded_frames,
+        "min": least_work(f, times, False),
+        "decoded_skip": skip.decoded_frames,
+        "min_skip": least_work(f, times, True),
+        "frames_full": frames_full,
+        "seconds": {k: best(v) for k, v in t.items()},
+        "x_full": ratio(t, "full", "reader"),
+        "x_full_skip": ratio(t, "full", "reader_skip"),
+        "skip_gain": ratio(t, "reader", "reader_skip"),
+        # time per decoded frame of the reader over that of the sequential decode
+        "per_frame": ratio(t, "reader", "full") * frames_full / plain.decoded_frames,
+        "per_frame_skip": ratio(t, "reader_skip", "full") * frames_full / skip.decoded_frames,
+    }
+    if decord is not None:
+        row["x_decord"] = ratio(t, "decord", "reader_skip")
+    return row
+
+
+def conversions_case(path: Path, f: Facts) -> dict:
+    """Colour conversion and resizing only for kept frames: conversions vs decoded frames."""
+    duration = float(f.times[-1])
+    requests = [
+        FrameRequest(uniform_times(duration, 20), 112, 112),
+        FrameRequest(uniform_times(duration, 5), 224, 224),
+    ]
+    r = PyAVReader(skip_nonref=True)
+    conversions = count_conversions(lambda: r.read(path, requests))
+    return {"conversions": conversions, "kept": 25, "decoded": r.stats.decoded_frames}
+
+
+def student_teacher_case(path: Path, f: Facts, reps: int) -> dict:
+    """Student (20 @ 112) and teacher (5 @ 224) frames: one read of both vs two reads."""
+    duration = float(f.times[-1])
+    student = FrameRequest(uniform_times(duration, 20), 112, 112)
+    teacher = FrameRequest(uniform_times(duration, 5), 224, 224)
+
+    def one() -> None:
+        PyAVReader(skip_nonref=True).read(path, [student, teacher])
+
+    def two() -> None:
+        PyAVReader(skip_nonref=True).read(path, [student])
+        PyAVReader(skip_nonref=True).read(path, [teacher])
+
+    t = interleaved({"one_read": one, "two_reads": two}, reps)
+    return {"x_two_reads": ratio(t, "two_reads", "one_read")}
+
+
+def index_case(path: Path, f: Facts, reps: int) -> dict:
+    """Cost of the demux-only index pass, as a share of a cold 8-frame read."""
+    times = uniform_times(float(f.times[-1]), 8)
+
+    def cold() -> None:
+        PyAVReader(skip_nonref=True).read(path, [FrameRequest(times, 112, 112)])
+
+    warm_reader = PyAVReader(skip_nonref=True)
+    warm_reader.read(path, [FrameRequest((0.0,), 8, 8)])  # index now cached
+
+    def warm() -> None:
+        warm_reader.read(path, [FrameRequest(times, 112, 112)])
+
+    t = interleaved({"cold": cold, "warm": warm}, reps)
+    return {"index_share": 1.0 - 1.0 / ratio(t, "cold", "warm")}
+
+
+_MEMORY_SCRIPT = """
+import resource, sys, tracemalloc
+from pathlib import Path
+def rss_kb(field):
+    line = next(x for x in open("/proc/self/status") if x.startswith(field))
+    return int(line.split()[1])
+from benchmarks.decoding import full_decode, uniform_times
+from dkp.data.video import FrameRequest, PyAVReader
+path, method, n, size, duration = Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:6])
+times = uniform_times(duration, n)
+PyAVReader().read(path, [FrameRequest((0.0,), 8, 8)])  # load the codec libraries first
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
+before = rss_kb("VmRSS:")
+tracemalloc.start()
+if method == "reader":
+    PyAVReader(skip_nonref=True).read(path, [FrameRequest(times, size, size)])
+else:
+    full_decode(path, times, size, size)
+peak = tracemalloc.get_traced_memory()[1]
+after = rss_kb("VmHWM:")
+print(peak, (after - before) * 1024)
+"""
+
+
+def memory_case(path: Path, method: str, n: int, size: int, duration: int) -> dict:
+    """Peak numpy/Python memory (tracemalloc) and peak RSS growth of one read, in a fresh process.
+
+    tracemalloc misses FFmpeg's own buffers (and arrays viewing them); the RSS growth has them.
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, str(path), method, str(n), str(size), str(duration)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout.split()
+    traced, rss = (int(v) for v in out[-2:])
+    return {"traced_mb": traced / 2**20, "rss_growth_mb": rss / 2**20}

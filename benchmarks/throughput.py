@@ -1,0 +1,205 @@
+"""Training and inference throughput: data loading vs training step, DKP vs the teacher alone,
+and the CPU execution options (inference mode, channels-last, torch.compile)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from benchmarks.decoding import uniform_times
+from benchmarks.timing import best, interleaved, ratio
+from dkp.data.batch import Batch
+from dkp.data.dataset import ClipSample, collate_clips
+from dkp.data.video import FrameRequest, PyAVReader
+from dkp.evaluation.cost import CostModel, cost_model, frame_gmacs
+from dkp.train import CONFIG_DIR, build_object, check_streams
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def config(overrides: list[str]) -> DictConfig:
+    """``conf/train.yaml`` composed as ``dkp-train`` would, with ``overrides``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = cfg.paths.log_dir = str(ROOT / ".bench_cache")
+    return cfg
+
+
+def dkp_module(arch: str):
+    """A DKP module with random weights at ``arch`` (embedded or paper)."""
+    cfg = config(
+        [f"arch={arch}", "model=dkp", "model.teacher_ckpt=null", "model.freeze_teacher=false"]
+    )
+    return build_object(cfg.model), cfg
+
+
+def data_vs_train(batches: int, reps: int) -> dict:
+    """Batches/s of the configured DataModule alone vs DKP training steps/s (embedded)."""
+    cfg = config(
+        [
+            "model=dkp",
+            "model.teacher_ckpt=null",
+            "model.freeze_teacher=false",
+            f"data.root={ROOT / 'data' / 'synthetic'}",
+        ]
+    )
+    datamodule, module = build_object(cfg.data), build_object(cfg.model)
+    check_streams(module, datamodule)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-3)
+
+    def epoch_batches():
+        while True:
+            yield from loader
+
+    stream = epoch_batches()
+    held = [next(stream) for _ in range(batches)]  # also starts the persistent worker(s)
+
+    def load() -> None:
+        for _ in range(batches):
+            next(stream)
+
+    def train() -> None:
+        module.train()
+        for batch in held:
+            loss = module.training_loss(batch)["loss"]
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    t = interleaved({"data": load, "train": train}, reps)
+    return {
+        "workers": datamodule.num_workers,
+        "batch_size": datamodule.batch_size,
+        "data_batches_s": batches / best(t["data"]),
+        "train_steps_s": batches / best(t["train"]),
+        "data_over_train": ratio(t, "train", "data"),
+    }
+
+
+def _requests(n_s: int, s_size: int, n_t: int, t_size: int, duration: float):
+    return [
+        FrameRequest(uniform_times(duration, n_s), s_size, s_size),
+        FrameRequest(uniform_times(duration, n_t), t_size, t_size),
+    ]
+
+
+def _batch(requests: list[FrameRequest], frames, names: tuple[str, ...], duration) -> Batch:
+    """One video's batch, as the data module collates it."""
+    sample = ClipSample("v", (0,), duration)
+    for name, request, clip in zip(names, requests, frames, strict=True):
+        setattr(sample, f"{name}_frames", clip)
+        setattr(sample, f"{name}_times", np.asarray(request.times, np.float32))
+    return collate_clips([sample], num_classes=1)
+
+
+def inference(arch: str, videos: list[Path], n_s: int, n_t: int, reps: int) -> dict:
+    """Videos/s of DKP (n_s student + n_t teacher frames) vs the teacher alone on n_s frames,
+    decoding included and excluded, next to the GFLOPs ratio."""
+    module, cfg = dkp_module(arch)
+    module.eval()
+    net = module.net
+    s_size, t_size = cfg.arch.student.size, cfg.arch.teacher.size
+    reader = PyAVReader(skip_nonref=True)
+    durations = [reader.probe(v).duration for v in videos]
+
+    def decode(dkp: bool) -> list[Batch]:
+        out = []
+        for path, d in zip(videos, durations, strict=True):
+            if dkp:
+                requests, names = _requests(n_s, s_size, n_t, t_size, d), ("student", "teacher")
+            else:  # the teacher alone reads n_s frames at its own size
+                requests, names = _requests(1, 8, n_s, t_size, d)[1:], ("teacher",)
+            out.append(_batch(requests, reader.read(path, requests), names, d))
+        return out
+
+    dkp_batches, teacher_batches = decode(True), decode(False)
+
+    @torch.inference_mode()
+    def run_dkp(batches) -> None:
+        for b in batches:
+            net(b)
+
+    @torch.inference_mode()
+    def run_teacher(batches) -> None:
+        for b in batches:
+            net.teacher(b.teacher_frames, b.teacher_mask)
+
+    t = interleaved(
+        {
+            "dkp": lambda: run_dkp(dkp_batches),
+            "teacher": lambda: run_teacher(teacher_batches),
+            "dkp_decode": lambda: run_dkp(decode(True)),
+            "teacher_decode": lambda: run_teacher(decode(False)),
+        },
+        reps,
+    )
+    dkp_cost = cost_model(module).video(n_s, n_t)
+    teacher_cost = CostModel(teacher_frame=frame_gmacs(net.teacher, t_size)).video(0, n_s)
+    n = len(videos)
+    return {
+        "arch": arch,
+        "n_s": n_s,
+        "n_t": n_t,
+        "gflops_dkp": dkp_cost,
+        "gflops_teacher": teacher_cost,
+        "gflops_ratio": teacher_cost / dkp_cost,
+        "videos_s_dkp": n / best(t["dkp"]),
+        "videos_s_teacher": n / best(t["teacher"]),
+        "videos_s_dkp_decode": n / best(t["dkp_decode"]),
+        "videos_s_teacher_decode": n / best(t["teacher_decode"]),
+        "speedup": ratio(t, "teacher", "dkp"),
+        "speedup_decode": ratio(t, "teacher_decode", "dkp_decode"),
+    }
+
+
+def execution_options(arch: str, video: Path, n_s: int, n_t: int, reps: int, compile_: bool):
+    """DKP forward under no_grad vs inference_mode, channels-last weights, torch.compile."""
+    module, cfg = dkp_module(arch)
+    module.eval()
+    net = module.net
+    duration = PyAVReader().probe(video).duration
+    sizes = cfg.arch.student.size, cfg.arch.teacher.size
+    requests = _requests(n_s, sizes[0], n_t, sizes[1], duration)
+    batch = _batch(requests, PyAVReader().read(video, requests), ("student", "teacher"), duration)
+    channels_last = dkp_module(arch)[0].eval().net
+    channels_last.load_state_dict(net.state_dict())
+    channels_last.to(memory_format=torch.channels_last)
+
+    def under(mode, model):
+        def run() -> None:
+            with mode():
+                model(batch)
+
+        return run
+
+    methods = {
+        "no_grad": under(torch.no_grad, net),
+        "inference_mode": under(torch.inference_mode, net),
+        "channels_last": under(torch.inference_mode, channels_last),
+    }
+    row = {"arch": arch}
+    if compile_:
+        compiled = torch.compile(net)
+        start = time.perf_counter()
+        under(torch.inference_mode, compiled)()
+        row["compile_s"] = time.perf_counter() - start
+        methods["compile"] = under(torch.inference_mode, compiled)
+    t = interleaved(methods, reps, warmup=True)
+    row["forward_ms"] = 1e3 * best(t["no_grad"])
+    for name in methods:
+        if name != "no_grad":
+            row[f"x_{name}"] = ratio(t, "no_grad", name)
+    return row
