@@ -40,7 +40,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     )
     run = trainer.validate if cfg.split == "val" else trainer.test
     scored = run(model, datamodule=datamodule, verbose=True)
-    records = datamodule.record_sets[cfg.split].records
+    records = datamodule.dataset(cfg.split).records  # loaded here too under ddp_spawn
     results = {
         "task": cfg.get("task_name"),
         "kind": model.kind,
@@ -51,6 +51,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "metrics": scalar_metrics(scored[0] if scored else {}),
         "cost": cost_summary(model, records, datamodule.sampling),
         "num_videos": len(records),
+        "skipped_videos": model.skipped_videos,
         "series": cfg.get("series"),
     }
     return results

@@ -3,7 +3,8 @@
 A job whose run directory already holds a results.json made from the same config is not run
 again (so an interrupted sweep, run again with the same sweep dir, finishes only the missing
 jobs). In a multirun, a job that fails writes ``failed.json`` (error and overrides) and lets
-the sweep go on; in a single run the error propagates.
+the sweep go on; in a single run the error propagates. In a distributed run every rank runs
+the job and only global rank 0 writes these files (see :mod:`dkp.hydra_ddp` for ``ddp``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from dkp.evaluation.results import RESULTS_FILE, read_results, write_results
+from dkp.hydra_ddp import ranks_join_this_job
 
 log = logging.getLogger(__name__)
 FAILED_FILE = "failed.json"
@@ -58,6 +61,11 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _is_rank_zero() -> bool:
+    """Global rank 0 (Lightning sets the rank once the trainer knows it; SLURM/env before)."""
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
@@ -76,9 +84,10 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> di
             log.info("already done, skipping: %s", done)
             return previous
     try:
-        results = task(cfg)
+        with ranks_join_this_job():
+            results = task(cfg)
     except Exception as err:
-        if not _in_multirun():
+        if not _in_multirun() or not _is_rank_zero():
             raise
         log.error("job failed (%s: %s); the sweep goes on", type(err).__name__, err)
         write_results(
@@ -91,6 +100,8 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> di
         )
         return None
     results = {**results, "config_hash": key, "overrides": _overrides()}
+    if not _is_rank_zero():
+        return results
     write_results(done, results)
     failed.unlink(missing_ok=True)
     log.info("results: %s", done)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from dkp.evaluation.cost import cost_summary
 from dkp.jobs import run_job
 from dkp.modules.base import VideoModule
+from dkp.modules.checkpoint import require_kind
 
 log = logging.getLogger(__name__)
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -31,6 +32,8 @@ def build_object(node: Any, **kwargs: Any) -> Any:
         return instantiate(node, **kwargs)
     except InstantiationException as err:
         cause = err.__cause__
+        while isinstance(cause, InstantiationException):  # nested targets wrap it again
+            cause = cause.__cause__
         if isinstance(cause, (ValueError, FileNotFoundError)):
             raise cause from None
         raise
@@ -44,7 +47,8 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
 
 
 def check_streams(model: VideoModule, datamodule: Any) -> None:
-    """The sampling must provide every stream the model reads, at the model's input size."""
+    """The sampling must provide every stream the model reads, at the model's input size, and
+    the model must predict the data's classes."""
     for name in model.networks:
         if getattr(datamodule.sampling, name) is None:
             raise ValueError(
@@ -52,6 +56,11 @@ def check_streams(model: VideoModule, datamodule: Any) -> None:
             )
     for name, size in model.input_sizes.items():
         setattr(datamodule, f"{name}_size", size)
+    if model.num_classes not in (None, datamodule.num_classes):
+        raise ValueError(
+            f"data.num_classes: the data has {datamodule.num_classes} classes but the model "
+            f"predicts {model.num_classes}"
+        )
 
 
 def build(cfg: DictConfig) -> tuple[Any, VideoModule, pl.Trainer]:
@@ -74,7 +83,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit (resuming from ``ckpt_path`` if set), test the best checkpoint; return the results."""
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    resume = cfg.get("ckpt_path")
+    if resume:  # refused here, naming the file, if unsafe, unreadable or another model's
+        require_kind(resume, model.kind, "ckpt_path resumes a run of the same model.")
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.get("test") and "test" in datamodule.splits:
@@ -82,8 +94,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             model, datamodule=datamodule, ckpt_path=best or None, weights_only=True
         )
         metrics.update(scalar_metrics(tested[0] if tested else {}))
-    split = "test" if "test" in datamodule.record_sets else "val"
-    records = datamodule.record_sets[split].records
+    split = "test" if cfg.get("test") and "test" in datamodule.splits else "val"
+    records = datamodule.dataset(split).records  # loaded here too under ddp_spawn
     results = {
         "task": cfg.get("task_name"),
         "kind": model.kind,
@@ -93,6 +105,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "cost": cost_summary(model, records, datamodule.sampling),
         "cost_split": split,
         "series": cfg.get("series"),
+        "skipped_videos": model.skipped_videos,
         "best_checkpoint": best,
         "last_checkpoint": str(Path(best).with_name("last.ckpt")) if best else "",
     }

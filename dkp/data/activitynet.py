@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from dkp.data.records import (
     AnnotationError,
     RecordSet,
     VideoRecord,
+    check_duration,
     check_video_id,
     find_video,
 )
@@ -96,7 +96,8 @@ def load_activitynet(
     """Read the records of ``subsets`` whose video exists as ``v_<id>.<ext>`` or ``<id>.<ext>``.
 
     ``classes`` overrides the taxonomy's leaves (for a file with a custom taxonomy). A bad
-    entry (unknown label, non-positive duration, id that is not a plain file name) raises
+    entry (unknown label, a duration that is not in (0, a day], NaN included, an id that is
+    not a plain file name) raises
     :class:`AnnotationError` naming it, or with ``on_error="skip"`` is logged as a warning
     and listed in ``RecordSet.skipped``.
     """
@@ -126,14 +127,7 @@ def load_activitynet(
             continue
         try:
             check_video_id(video_id, str(path))
-            duration = entry.get("duration")
-            if (
-                isinstance(duration, bool)
-                or not isinstance(duration, (int, float))
-                or not math.isfinite(duration)
-                or duration <= 0
-            ):
-                raise AnnotationError(f"{where}: duration {duration!r} is not a positive number")
+            duration = check_duration(entry.get("duration"), where)
             labels, segments = _labels(entry, index, where)
         except AnnotationError as err:
             if on_error == "raise":

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dkp.data.records import (
+    MAX_DURATION,
     SUBSETS,
     VIDEO_EXTENSIONS,
     AnnotationError,
@@ -127,8 +128,8 @@ class Collector:
                 info = local.reader.probe(records[i].path)
             except VideoDecodeError as err:
                 return str(err)
-            if not (info.duration > 0 and math.isfinite(info.duration)):
-                return f"{records[i].path}: probed duration {info.duration!r} is not positive"
+            if not 0 < info.duration <= MAX_DURATION:
+                return f"{records[i].path}: probed duration {info.duration!r} is not in (0, a day]"
             return dataclasses.replace(records[i], duration=info.duration, fps=info.fps)
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
@@ -146,4 +147,4 @@ class Collector:
 
 def default_prober(probe_durations: bool) -> VideoReader | None:
     """The reader that probes video files, or None when durations are not to be probed."""
-    return PyAVReader(threads=1) if probe_durations else None
+    return PyAVReader(threads=1, max_duration=MAX_DURATION) if probe_durations else None

@@ -11,8 +11,10 @@ from torch.utils.data import DataLoader
 
 from dkp.data.dataset import VideoClipDataset, collate_clips
 from dkp.data.records import RecordSet
+from dkp.data.samplers import ResumableLoader, ResumableSampler, ShardSampler
 from dkp.data.sampling import ClipSampling
 from dkp.data.video import PyAVReader, VideoReader
+from dkp.distributed import world
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class VideoDataModule(pl.LightningDataModule):
         self.split = split
         self.record_sets: dict[str, RecordSet] = {}
         self.datasets: dict[str, VideoClipDataset] = {}
+        self._train_position: dict[str, int] = {}
+        self._train_loader: ResumableLoader | None = None
 
     def prepare_data(self) -> None:
         if self.prepare is not None:
@@ -132,26 +136,48 @@ class VideoDataModule(pl.LightningDataModule):
             )
         return self.datasets[name]
 
-    def _loader(self, name: str, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(
+    def _loader(self, name: str, batch_size: int, loader: type = DataLoader, **kw) -> DataLoader:
+        return loader(
             self.dataset(name),
             batch_size=batch_size,
-            shuffle=shuffle,
             num_workers=self.num_workers,
             collate_fn=functools.partial(collate_clips, num_classes=self.num_classes),
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
             drop_last=False,
+            **kw,
         )
 
+    def _eval_loader(self, name: str) -> DataLoader:
+        """In a distributed run each process scores its own shard; no video is repeated."""
+        sharded = world()[1] > 1
+        sampler = ShardSampler(self.dataset(name)) if sharded else None
+        return self._loader(name, self.eval_batch_size, sampler=sampler)
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True, self.batch_size)
+        """Shuffled per (seed, epoch), resumable mid-epoch (see :mod:`dkp.data.samplers`)."""
+        sampler = ResumableSampler(self.dataset("train"))
+        loader = self._loader("train", self.batch_size, ResumableLoader, sampler=sampler)
+        if self._train_position:
+            loader.load_state_dict(self._train_position)
+            self._train_position = {}
+        self._train_loader = loader
+        return loader
+
+    # Where training stands in its epoch, in the checkpoint. Lightning also saves the state of
+    # stateful loaders, but restores it only if it builds the loader after reading the
+    # checkpoint; a cosine schedule makes it build the loader before (to count the steps).
+    def state_dict(self) -> dict[str, int]:
+        return self._train_loader.state_dict() if self._train_loader is not None else {}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._train_position = dict(state)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False, self.eval_batch_size)
+        return self._eval_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False, self.eval_batch_size)
+        return self._eval_loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict", False, self.eval_batch_size)
+        return self._loader("predict", self.eval_batch_size)

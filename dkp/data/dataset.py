@@ -54,8 +54,9 @@ class FailedSample:
 class VideoClipDataset(Dataset):
     """Samples times for both networks, then decodes them from the video in one pass.
 
-    Training draws random times (from torch's RNG, which Lightning seeds per worker and
-    epoch); evaluation is deterministic. ``hflip`` flips all frames of a video together.
+    Training draws random times from the seed the sampler gives with each index (see
+    :mod:`dkp.data.samplers`), or from torch's RNG for a bare index; evaluation is
+    deterministic. ``hflip`` flips all frames of a video together.
     """
 
     def __init__(
@@ -88,9 +89,12 @@ class VideoClipDataset(Dataset):
                 times[name] = sampler(record.duration, self.training, rng)
         return times
 
-    def __getitem__(self, index: int) -> ClipSample | FailedSample:
+    def __getitem__(self, key: int | tuple[int, int]) -> ClipSample | FailedSample:
+        """Sample ``key``: an index, or (index, seed) from a :class:`ResumableSampler`."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
         record = self.records[index]
-        seed = int(torch.randint(0, 2**62, ()).item()) if self.training else index
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()).item()) if self.training else index
         rng = np.random.default_rng(seed)
         times = self.sample_times(record, rng)
         sizes = {"student": self.student_size, "teacher": self.teacher_size}

@@ -31,6 +31,7 @@ from dkp.data.records import (
     AnnotationError,
     RecordSet,
     VideoRecord,
+    check_duration,
     check_video_id,
 )
 
@@ -77,6 +78,7 @@ def _clip(row: dict[str, str], where: str, line: int) -> KineticsClip:
         ) from None
     if not 0 <= start < end:
         raise AnnotationError(f"{where}: time_end {end} is not after time_start {start}")
+    check_duration(end - start, where)
     split = (row.get("split") or "").strip()
     if split not in SPLIT_SUBSETS:
         raise AnnotationError(f"{where}: split {split!r} is not one of {list(SPLIT_SUBSETS)}")

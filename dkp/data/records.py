@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 SUBSETS: tuple[str, ...] = ("training", "validation", "testing")
+# The longest video an annotation may claim: beyond a day it is an error (1e9 s, a unit slip).
+MAX_DURATION = 24 * 3600.0
 
 
 class AnnotationError(ValueError):
@@ -83,3 +86,19 @@ def find_video(
             if candidate.is_file():
                 return candidate
     return None
+
+
+def check_duration(duration: object, where: str) -> float:
+    """``duration`` as seconds if it is a number in (0, MAX_DURATION], else AnnotationError."""
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float))
+        or not math.isfinite(duration)
+        or duration <= 0
+    ):
+        raise AnnotationError(f"{where}: duration {duration!r} is not a positive number")
+    if duration > MAX_DURATION:
+        raise AnnotationError(
+            f"{where}: duration {duration!r} s is over {MAX_DURATION:g} s (a day); not a video"
+        )
+    return float(duration)

@@ -136,7 +136,9 @@ def build_sampling(
     ``adaptive`` uses counts ``n_s``/``n_t``; ``fixed`` uses intervals ``r_s``/``r_t`` in
     seconds. A missing student value is derived from the teacher's and ``ratio`` (the
     supplement's n_s/n_t): ``n_s = ratio * n_t`` or ``r_s = r_t / ratio``. ``networks`` names
-    which of the two are sampled (a teacher-only stage needs no student frames).
+    which of the two are sampled (a teacher-only stage needs no student frames). When both
+    are, the student must see at least as many frames as the teacher (``n_s >= n_t``,
+    ``r_s <= r_t``), as DKP assumes.
     """
     unknown = set(networks) - {"student", "teacher"}
     if unknown or not networks:
@@ -153,6 +155,11 @@ def build_sampling(
             n_s = round(ratio * n_t)
         if want_student:
             n_s = _positive_int("n_s", n_s, "give n_s, or n_t and ratio")
+        if want_student and want_teacher and n_s < n_t:
+            raise ValueError(
+                f"sampling.n_s: the student must see at least as many frames as the teacher, "
+                f"got n_s={n_s} < n_t={n_t}" + (f" (from ratio={ratio})" if ratio else "")
+            )
         student = AdaptiveSampler(n_s) if want_student else None
         teacher = AdaptiveSampler(n_t) if want_teacher else None
     elif strategy == "fixed":
@@ -162,6 +169,11 @@ def build_sampling(
             r_s = r_t / ratio
         if want_student:
             r_s = _positive_float("r_s", r_s, "give r_s, or r_t and ratio")
+        if want_student and want_teacher and r_s > r_t:
+            raise ValueError(
+                f"sampling.r_s: the student must sample at least as often as the teacher, "
+                f"got r_s={r_s:g} s > r_t={r_t:g} s" + (f" (from ratio={ratio})" if ratio else "")
+            )
         kw = {"min_frames": min_frames, "max_frames": max_frames}
         student = FixedIntervalSampler(r_s, **kw) if want_student else None
         teacher = FixedIntervalSampler(r_t, **kw) if want_teacher else None

@@ -105,8 +105,18 @@ class CostModel:
 
 
 def cost_model(module) -> CostModel:
-    """The cost model of a dkp LightningModule (frame classifier or DKP)."""
+    """The cost model of a dkp LightningModule (frame classifier, DKP or early exit).
+
+    An early-exit module is costed as if no video stopped early (its whole route, spread over
+    its frames); ``python -m dkp.exits`` reports the cost with exits.
+    """
     sizes = module.input_sizes
+    if getattr(module, "kind", None) == "early_exit":
+        from dkp.evaluation.exit_cost import route_costs, unit_costs  # imports this module
+
+        net = module.net
+        full = route_costs(net, unit_costs(net, sizes[module.role]))[-1]
+        return CostModel(**{f"{module.role}_frame": full / net.grid.num_frames})
     if hasattr(module.net, "propagation"):
         net: DKPNet = module.net
         return CostModel(

@@ -22,17 +22,22 @@ from dkp.models.early_exit.progressive import UnitCosts
 
 
 class _Stage(nn.Module):
-    def __init__(self, body: nn.Module, index: int) -> None:
-        super().__init__()
-        self.body, self.index = body, index
+    """Stage ``index`` as a module of flat tensor inputs (fvcore traces tensors only)."""
 
-    def forward(self, *state: torch.Tensor):
-        return self.body.stage(self.index, list(state) if len(state) > 1 else state[0])
+    def __init__(self, body: nn.Module, index: int, as_list: bool) -> None:
+        super().__init__()
+        self.body, self.index, self.as_list = body, index, as_list
+
+    def state(self, tensors: tuple[torch.Tensor, ...]):
+        return list(tensors) if self.as_list else tensors[0]
+
+    def forward(self, *tensors: torch.Tensor):
+        return self.body.stage(self.index, self.state(tensors))
 
 
 class _Exit(_Stage):
-    def forward(self, *state: torch.Tensor):
-        return self.body.exit_features(self.index, list(state) if len(state) > 1 else state[0])
+    def forward(self, *tensors: torch.Tensor):
+        return self.body.exit_features(self.index, self.state(tensors))
 
 
 def _flat(state) -> tuple[torch.Tensor, ...]:
@@ -49,14 +54,15 @@ def unit_costs(net: EarlyExitNet, size: int | Sequence[int]) -> UnitCosts:
     try:
         with torch.no_grad():
             x = torch.zeros(1, 3, height, width, device=device)
-            stem_module = _StemOnly(body)
+            stem_module = _StemOnly(body).eval()
             stem = count_gmacs(stem_module, x)
             state = body.stem(x)
+            is_list = isinstance(state, list)
             stages, exits = [], []
             for d in range(body.num_stages):
-                stages.append(count_gmacs(_Stage(body, d), *_flat(state)))
+                stages.append(count_gmacs(_Stage(body, d, is_list).eval(), *_flat(state)))
                 state = body.stage(d, state)
-                exits.append(count_gmacs(_Exit(body, d), *_flat(state)))
+                exits.append(count_gmacs(_Exit(body, d, is_list).eval(), *_flat(state)))
             heads = [
                 count_gmacs(head, torch.zeros(1, head.in_features, device=device))
                 for head in net.heads
@@ -101,4 +107,13 @@ def route_costs(net: EarlyExitNet, costs: UnitCosts) -> list[float]:
     for k, c in enumerate(net.route):
         total += sum(need_exit(g, c.depth) for g in range(c.group + 1)) + costs.heads[k]
         out.append(total)
+    return out
+
+
+def route_frames(net: EarlyExitNet) -> list[int]:
+    """Frames decoded and run by the time each checkpoint of the route is reached."""
+    sizes, seen, out = net.grid.sizes, -1, []
+    for c in net.route:
+        seen = max(seen, c.group)
+        out.append(sum(sizes[: seen + 1]))
     return out

@@ -53,7 +53,8 @@ class VideoMAP(Metric):
         self.target.append(target.detach().float())
 
     def compute(self) -> torch.Tensor:
-        if not self.scores:
+        # A list of batches in one process; one tensor once synced across processes.
+        if isinstance(self.scores, list) and not self.scores:
             return torch.tensor(float("nan"))
         scores, target = dim_zero_cat(self.scores), dim_zero_cat(self.target)
         return torch.tensor(mean_average_precision(scores, target))

@@ -27,7 +27,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_results(path: str | os.PathLike[str], results: dict[str, Any]) -> Path:
-    """Write ``results`` as JSON via a temporary file and an atomic rename."""
+    """Write ``results`` as JSON via a temporary file and an atomic rename: a crash at any
+    point leaves the previous file (or none), never part of a new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -35,6 +36,8 @@ def write_results(path: str | os.PathLike[str], results: dict[str, Any]) -> Path
         with os.fdopen(fd, "w") as f:
             json.dump(_jsonable(results), f, indent=2, sort_keys=True)
             f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the name points at it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -7,11 +7,13 @@ import os
 from dkp.modules.base import VideoModule
 from dkp.modules.checkpoint import CheckpointError, checkpoint_kind, read_checkpoint
 from dkp.modules.dkp import DKPModule
+from dkp.modules.early_exit import EarlyExitModule
 from dkp.modules.frame_classifier import FrameClassifierModule
 
 MODULES: dict[str, type[VideoModule]] = {
     FrameClassifierModule.kind: FrameClassifierModule,
     DKPModule.kind: DKPModule,
+    EarlyExitModule.kind: EarlyExitModule,
 }
 
 
@@ -30,4 +32,11 @@ def load_module(path: str | os.PathLike[str], map_location: str = "cpu") -> Vide
         raise CheckpointError(f"{path}: cannot rebuild the {kind} module: {err}") from err
 
 
-__all__ = ["MODULES", "DKPModule", "FrameClassifierModule", "VideoModule", "load_module"]
+__all__ = [
+    "MODULES",
+    "DKPModule",
+    "EarlyExitModule",
+    "FrameClassifierModule",
+    "VideoModule",
+    "load_module",
+]

@@ -15,7 +15,10 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torchmetrics import MetricCollection
 
 from dkp.data.batch import Batch
+from dkp.distributed import gather_lists
 from dkp.evaluation.metrics import TopKHit, VideoMAP
+
+RNG_KEY = "dkp_rng_state"
 
 
 def plain(cfg: Any) -> Any:
@@ -49,7 +52,12 @@ class VideoModule(pl.LightningModule, ABC):
 
     Metrics are computed over the whole evaluation set (``val/mAP``, ``val/top1``,
     ``val/top5``, the same under ``test/``). Videos that failed to decode arrive in
-    ``batch.failed``; they are counted and named at the end of each epoch.
+    ``batch.failed``; they are counted and named at the end of each epoch and collected, from
+    every process, in ``skipped_videos`` (stage -> video id -> reason) for the run's results.
+
+    Checkpoints carry the random state, restored before the first step after a resume, and
+    are refused (``FloatingPointError``) when a weight is not finite, so the last checkpoint
+    on disk is always a good one.
     """
 
     kind = "base"
@@ -63,6 +71,8 @@ class VideoModule(pl.LightningModule, ABC):
             {stage: metrics.clone(prefix=f"{stage}/") for stage in ("val", "test")}
         )
         self.skipped: dict[str, list[tuple[str, str]]] = {}
+        self.skipped_videos: dict[str, dict[str, str]] = {}
+        self._rng_to_restore: dict[str, Any] | None = None
 
     @property
     @abstractmethod
@@ -73,6 +83,11 @@ class VideoModule(pl.LightningModule, ABC):
     @abstractmethod
     def input_sizes(self) -> dict[str, int | list[int]]:
         """Frame size each stream was trained at, so evaluation decodes at the same size."""
+
+    @property
+    def num_classes(self) -> int | None:
+        """How many classes the model scores (None where the model does not say)."""
+        return getattr(getattr(self, "net", None), "num_classes", None)
 
     @abstractmethod
     def video_probs(self, batch: Batch) -> torch.Tensor:
@@ -148,11 +163,38 @@ class VideoModule(pl.LightningModule, ABC):
         self._report_skipped("train")
 
     def _report_skipped(self, stage: str) -> None:
-        failed = self.skipped.pop(stage, [])
+        failed = gather_lists(self.skipped.pop(stage, []))
+        if self.trainer.sanity_checking:
+            return
+        self.skipped_videos.setdefault(stage, {}).update(failed)
         if failed:
             names = "; ".join(f"{vid}: {why}" for vid, why in failed[:10])
             more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
             rank_zero_warn(f"{stage}: skipped {len(failed)} undecodable videos: {names}{more}")
+
+    # --- checkpoints: only finite weights, and the random state for an exact resume ---------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = [k for k, v in checkpoint["state_dict"].items() if not torch.isfinite(v).all()]
+        if bad:
+            raise FloatingPointError(
+                f"weights became non-finite at step {self.global_step} ({', '.join(bad[:3])}); "
+                "not saving them, the last good checkpoint is kept"
+            )
+        state = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state()
+        checkpoint[RNG_KEY] = state
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rng_to_restore = checkpoint.get(RNG_KEY)
+
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
+        # Restored here, not at load: Lightning draws from the RNG between loading and training.
+        if self._rng_to_restore is not None:
+            torch.set_rng_state(self._rng_to_restore["cpu"])
+            if "cuda" in self._rng_to_restore and torch.cuda.is_available():
+                torch.cuda.set_rng_state(self._rng_to_restore["cuda"])
+            self._rng_to_restore = None
 
     # --- optimisation -------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

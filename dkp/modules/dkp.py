@@ -127,6 +127,10 @@ class DKPModule(VideoModule):
         return ("student", "teacher")
 
     @property
+    def num_classes(self) -> int:
+        return self.net.student.num_classes
+
+    @property
     def input_sizes(self) -> dict[str, int | list[int]]:
         return {"student": self.hparams.student_size, "teacher": self.hparams.teacher_size}
 

@@ -32,7 +32,7 @@ def build_backbone(name: str, **kwargs: object) -> nn.Module:
         factory = BACKBONES[name]
     except KeyError:
         raise ValueError(
-            f"unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}"
+            f"backbone.name: unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}"
         ) from None
     return factory(**kwargs)
 

@@ -37,13 +37,14 @@ def frame_permutation(n: int, groups: int) -> list[int]:
 
     Rule: frame ``i`` belongs to the group whose residue is ``i mod groups``, so every group
     is a stride-``groups`` subsample spanning the whole video; the groups come in
-    :func:`spread_order` of their residues and frames in time order inside a group.
-    ``n=8, groups=2`` gives ``[0, 2, 4, 6, 1, 3, 5, 7]``; ``n=8, groups=4`` gives
-    ``[0, 4, 2, 6, 1, 5, 3, 7]``. Group sizes differ by at most one, larger groups first.
+    :func:`spread_order` of their residues (those one frame larger, when ``groups`` does not
+    divide ``n``, first) and frames in time order inside a group. ``n=8, groups=2`` gives
+    ``[0, 2, 4, 6, 1, 3, 5, 7]``; ``n=8, groups=4`` gives ``[0, 4, 2, 6, 1, 5, 3, 7]``.
     """
     if n < 1 or not 1 <= groups <= n:
         raise ValueError(f"need 1 <= groups <= n, got n={n}, groups={groups}")
-    return [i for r in spread_order(groups) for i in range(r, n, groups)]
+    order = sorted(spread_order(groups), key=lambda r: r >= n % groups)  # stable
+    return [i for r in order for i in range(r, n, groups)]
 
 
 def group_sizes(n: int, groups: int) -> list[int]:
@@ -96,7 +97,7 @@ class Grid:
     def shift_source(self) -> list[int]:
         """For each processing position, the position its shifted channels come from (-1: none)."""
         source = []
-        for g, (start, size) in enumerate(zip(self.starts, self.sizes, strict=True)):
+        for g, size in enumerate(self.sizes):
             prev = self.starts[g - 1] if g > 0 else None
             source += [-1 if prev is None else prev + j for j in range(size)]
         return source

@@ -78,9 +78,20 @@ class EarlyExitNet(nn.Module):
             return state
 
         def one(t: Tensor) -> Tensor:
-            v = t.view(batch, self.grid.num_frames, *t.shape[1:])
+            fold = t.shape[1] // self.shift_div
+            v = t[:, :fold].reshape(batch, self.grid.num_frames, fold, *t.shape[2:])
             prev = v[:, self.source.clamp_min(0)] * (self.source >= 0).view(1, -1, 1, 1, 1)
             return _shift_tensor(t, prev.flatten(0, 1), self.shift_div)
+
+        return one(state) if isinstance(state, Tensor) else [one(t) for t in state]
+
+    def _first_frames(self, state: State, batch: int, count: int) -> State:
+        """The rows of each video's first ``count`` processed frames."""
+        if count == self.grid.num_frames:
+            return state
+
+        def one(t: Tensor) -> Tensor:
+            return t.view(batch, self.grid.num_frames, *t.shape[1:])[:, :count].flatten(0, 1)
 
         return one(state) if isinstance(state, Tensor) else [one(t) for t in state]
 
@@ -94,13 +105,17 @@ class EarlyExitNet(nn.Module):
         batch = frames.shape[0]
         x = frames[:, self.order].flatten(0, 1)
         state = self.body.stem(self.normalize(x))
-        depths = {c.depth for c in self.route}
-        pooled: dict[int, Tensor] = {}
-        for d in range(max(depths) + 1):
-            state = self.body.stage(d, self._shift_all(state, batch))
-            if d in depths:
-                pooled[d] = self.body.exit_features(d, state).view(batch, self.grid.num_frames, -1)
         ends = [s + n for s, n in zip(self.grid.starts, self.grid.sizes, strict=True)]
+        # exit features only of the frames some checkpoint at that depth reads
+        needed: dict[int, int] = {}
+        for c in self.route:
+            needed[c.depth] = max(needed.get(c.depth, 0), ends[c.group])
+        pooled: dict[int, Tensor] = {}
+        for d in range(max(needed) + 1):
+            state = self.body.stage(d, self._shift_all(state, batch))
+            if d in needed:
+                first = self._first_frames(state, batch, needed[d])
+                pooled[d] = self.body.exit_features(d, first).view(batch, needed[d], -1)
         logits = [
             self.head(k, pooled[c.depth][:, : ends[c.group]].mean(dim=1))
             for k, c in enumerate(self.route)

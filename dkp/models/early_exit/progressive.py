@@ -60,13 +60,21 @@ class _Cached:
     def __init__(self, rows: Tensor, frames: int, value: State | Tensor) -> None:
         self.rows, self.frames, self.value = rows, frames, value
 
-    def take(self, rows: Tensor) -> State | Tensor:
-        """The part for ``rows`` (a subset of the cached rows)."""
+    def take(self, rows: Tensor, fold_div: int = 1) -> State | Tensor:
+        """The part for ``rows`` (a subset of the cached rows); with ``fold_div`` > 1 only the
+        first ``1/fold_div`` of each tensor's channels (all that the shift reads)."""
+        value = self.value
+        if fold_div > 1:
+
+            def head(v: Tensor) -> Tensor:
+                return v[:, : v.shape[1] // fold_div]
+
+            value = head(value) if isinstance(value, Tensor) else [head(v) for v in value]
         if torch.equal(rows, self.rows):
-            return self.value
+            return value
         pos = torch.searchsorted(self.rows, rows)
         index = (pos.unsqueeze(1) * self.frames + torch.arange(self.frames)).flatten()
-        return select_rows(self.value, index.to(self._device()))
+        return select_rows(value, index.to(self._device()))
 
     def _device(self) -> torch.device:
         v = self.value
@@ -107,13 +115,19 @@ class ProgressiveRun:
             x = self.state(group, depth - 1, rows)
             prev = None
             if group > 0 and self.net.shift_div:
-                prev_all = self.state(group - 1, depth - 1, rows)
-                prev = select_rows(prev_all, self._slots(group, len(rows)))
+                prev = self._shift_source(group, depth - 1, rows)
             x = online_shift(x, prev, self.net.shift_div)
             value = body.stage(depth, x)
             self._charge(rows, self.costs and self.costs.stages[depth], n)
         self.states[group, depth] = _Cached(rows, n, value)
         return value
+
+    def _shift_source(self, group: int, depth: int, rows: Tensor) -> State:
+        """What the shift moves into ``group``'s frames: the first channels of the previous
+        group's state at ``depth``, same slots."""
+        self.state(group - 1, depth, rows)  # computed once, if not cached yet
+        prev = self.states[group - 1, depth].take(rows, self.net.shift_div)
+        return select_rows(prev, self._slots(group, len(rows)))
 
     def _slots(self, group: int, videos: int) -> Tensor:
         """Rows of the previous group's state paired with this group's frames (same slots)."""

@@ -11,11 +11,9 @@ or a list of scales (MSDNet); every scale is shifted alike.
 
 from __future__ import annotations
 
-from typing import Union
-
 from torch import Tensor
 
-State = Union[Tensor, list[Tensor]]
+State = Tensor | list[Tensor]
 
 
 def _shift_tensor(current: Tensor, previous: Tensor | None, fold_div: int) -> Tensor:
