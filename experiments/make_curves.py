@@ -1,4 +1,4 @@
-"""`make curves`: embedded data -> teacher, student, DKP (adaptive and fixed) -> sweeps -> figures.
+"""`make curves`: embedded data -> teacher, student, DKP, early exit -> sweeps -> figures.
 
 Every step is a dkp command a user could type; each writes results.json into a fixed
 directory under --runs, so running this again skips what is already done (a changed
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from dkp.curves import main as curves_main
 from dkp.data.synthetic import ensure_dataset
+from dkp.exit_curves import summary_tables
 
 PY = sys.executable
 
@@ -25,6 +27,8 @@ STAGES = {
     "student": ["experiment=student", "sampling=adaptive", "sampling.n_s=16"],
     "dkp_adaptive": ["experiment=dkp", "sampling=adaptive", "sampling.n_t=4", "sampling.ratio=4"],
     "dkp_fixed": ["experiment=dkp", "sampling=fixed", "sampling.r_t=6.0", "sampling.ratio=4"],
+    # Early exit on the teacher stream, its backbone started from the trained teacher.
+    "early_exit": ["experiment=early_exit", "trainer.max_epochs=4"],
 }
 # (sweep dir, checkpoint stage, sweep recipe in conf/sweep, extra overrides)
 SWEEPS = [
@@ -36,6 +40,12 @@ SWEEPS = [
     ("dkp_fixed8", "dkp_fixed", "fixed", ["sampling.ratio=8", "series=DKP Fixed-8"]),
     ("nt5", "dkp_adaptive", "nt5", []),
     ("ns20", "dkp_adaptive", "ns20", []),
+]
+# (output dir, checkpoint stage, budget fractions of the full model's GFLOPs) of the
+# early-exit curves: thresholds are chosen on validation for each budget, scored on test.
+EXITS = [
+    ("early_exit", "early_exit", ["0.2", "0.35", "0.5", "0.7", "1.0"]),
+    ("dynamic_dkp", "dkp_adaptive", ["0.5", "0.7", "0.85", "1.0"]),
 ]
 QUICK = {
     "train": ["trainer.max_epochs=3"],
@@ -130,8 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         cmd += [f"data.root={data}", f"hydra.sweep.dir={sweep_dir}", *overrides]
         run(cmd + ["trainer.enable_progress_bar=false"], runs / "logs" / f"sweep_{name}.log")
         sweep_dirs.append(sweep_dir)
+    exit_points = {}
+    for name, stage, fractions in EXITS:
+        out = runs / "sweeps" / name
+        cmd = [PY, "-m", "dkp.exit_curves", "--ckpt", ckpts[stage], "--out", str(out)]
+        run([*cmd, "--data", str(data), "--fractions", *fractions], runs / "logs" / f"{name}.log")
+        points = json.loads((out / "curve.json").read_text())["points"]
+        if points:
+            exit_points[points[0]["series"]] = points
+        sweep_dirs.append(out)
     print("[4/4] figures and tables", flush=True)
     s1 = [d for d in sweep_dirs if d.name in ("teacher", "student") or d.name.startswith("dkp_")]
+    s1 += [d for d in sweep_dirs if d.name in ("early_exit", "dynamic_dkp")]
     s2 = [d for d in sweep_dirs if d.name in ("teacher", "student", "nt5", "ns20")]
     title = "Embedded dataset (test split)"
     curves_main([*map(str, s1), "--out", str(figures), "--name", "curves", "--title", title])
@@ -139,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         curves_main(
             [*map(str, s2), "--out", str(figures), "--name", "frame_counts", "--title", title]
         )
+    summary_tables(exit_points, figures, fraction=0.5)
+    examples = runs / "sweeps" / "early_exit" / "exit_examples.png"
+    if examples.is_file():
+        shutil.copy(examples, figures / "exit_examples.png")
     frame_figures(ckpts["dkp_adaptive"], data, figures, runs / "logs", 2 if args.quick else 4)
     minutes = (time.time() - start) / 60
     print(f"done in {minutes:.1f} min; figures and tables in {figures}", flush=True)
