@@ -220,3 +220,37 @@ class VideoModule(pl.LightningModule, ABC):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+class SingleStreamModule(VideoModule):
+    """Base of the modules that read one sampled stream, ``role``: the teacher's or the
+    student's frames at that network's input size."""
+
+    ROLES = ("teacher", "student")
+
+    @staticmethod
+    def check_role(role: str) -> str:
+        if role not in SingleStreamModule.ROLES:
+            raise ValueError(f"model.role: {role!r} is not 'teacher' or 'student'")
+        return role
+
+    @property
+    def role(self) -> str:
+        return self.hparams.role
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return (self.role,)
+
+    @property
+    def input_sizes(self) -> dict[str, int | list[int]]:
+        return {self.role: self.hparams.input_size}
+
+    def stream(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The batch's frames and mask of this module's stream (a clear error when absent)."""
+        frames = getattr(batch, f"{self.role}_frames")
+        if frames is None:
+            raise ValueError(
+                f"the batch has no {self.role} frames: sampling.networks must include {self.role!r}"
+            )
+        return frames, getattr(batch, f"{self.role}_mask")

@@ -11,12 +11,12 @@ from torch.nn import functional as F
 from dkp.data.batch import Batch
 from dkp.models.early_exit import EarlyExitNet, ExitOutput, UnitCosts, progressive_inference
 from dkp.models.early_exit.stages import ResNetStages
-from dkp.modules.base import FrameSeries, VideoModule, plain, soft_target
+from dkp.modules.base import FrameSeries, SingleStreamModule, plain, soft_target
 from dkp.modules.checkpoint import CheckpointError, require_kind, substate
 from dkp.modules.frame_classifier import FrameClassifierModule
 
 
-class EarlyExitModule(VideoModule):
+class EarlyExitModule(SingleStreamModule):
     """An :class:`EarlyExitNet` on one stream (``role``, the teacher's by default).
 
     The stream must give every video exactly the net's ``num_frames`` frames (adaptive
@@ -47,8 +47,7 @@ class EarlyExitModule(VideoModule):
         sampling: dict | None = None,
     ) -> None:
         super().__init__(optimizer, scheduler)
-        if role not in ("teacher", "student"):
-            raise ValueError(f"model.role: {role!r} is not 'teacher' or 'student'")
+        self.check_role(role)
         self.save_hyperparameters(
             {
                 "kind": self.kind,
@@ -68,7 +67,6 @@ class EarlyExitModule(VideoModule):
                 "sampling": plain(sampling),
             }
         )
-        self.role = role
         self.net: EarlyExitNet = instantiate(self.hparams.net)
         if backbone_ckpt:
             self._load_backbone(backbone_ckpt)
@@ -91,22 +89,9 @@ class EarlyExitModule(VideoModule):
         except RuntimeError as err:
             raise CheckpointError(f"{path}: does not fit this backbone: {err}") from err
 
-    @property
-    def networks(self) -> tuple[str, ...]:
-        return (self.role,)
-
-    @property
-    def input_sizes(self) -> dict[str, int | list[int]]:
-        return {self.role: self.hparams.input_size}
-
     def frames(self, batch: Batch) -> torch.Tensor:
         """The stream's frames; every video must have all ``num_frames`` of them."""
-        frames = getattr(batch, f"{self.role}_frames")
-        if frames is None:
-            raise ValueError(
-                f"the batch has no {self.role} frames: sampling.networks must include {self.role!r}"
-            )
-        mask = getattr(batch, f"{self.role}_mask")
+        frames, mask = self.stream(batch)
         if mask is not None and not bool(mask.all()):
             raise ValueError(
                 "early exit needs the same frame count for every video: use adaptive sampling "

@@ -8,10 +8,10 @@ from torch.nn import functional as F
 
 from dkp.data.batch import Batch
 from dkp.models.frame_net import FrameNet, masked_mean
-from dkp.modules.base import FrameSeries, VideoModule, plain, soft_target
+from dkp.modules.base import FrameSeries, SingleStreamModule, plain, soft_target
 
 
-class FrameClassifierModule(VideoModule):
+class FrameClassifierModule(SingleStreamModule):
     """A :class:`FrameNet` on the ``role`` stream ("teacher" or "student") of each batch.
 
     Training: cross-entropy of the mean frame logits (TSN consensus) against the (soft)
@@ -33,8 +33,7 @@ class FrameClassifierModule(VideoModule):
         sampling: dict | None = None,
     ) -> None:
         super().__init__(optimizer, scheduler)
-        if role not in ("teacher", "student"):
-            raise ValueError(f"model.role: {role!r} is not 'teacher' or 'student'")
+        self.check_role(role)
         self.save_hyperparameters(
             {
                 "kind": self.kind,
@@ -47,27 +46,10 @@ class FrameClassifierModule(VideoModule):
                 "sampling": plain(sampling),
             }
         )
-        self.role = role
         self.net: FrameNet = instantiate(self.hparams.net)
 
-    @property
-    def networks(self) -> tuple[str, ...]:
-        return (self.role,)
-
-    @property
-    def input_sizes(self) -> dict[str, int | list[int]]:
-        return {self.role: self.hparams.input_size}
-
-    def _stream(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        frames = getattr(batch, f"{self.role}_frames")
-        if frames is None:
-            raise ValueError(
-                f"the batch has no {self.role} frames: sampling.networks must include {self.role!r}"
-            )
-        return frames, getattr(batch, f"{self.role}_mask")
-
     def frame_logits(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        frames, mask = self._stream(batch)
+        frames, mask = self.stream(batch)
         return self.net(frames, mask).logits, mask
 
     def forward(self, batch: Batch) -> torch.Tensor:
