@@ -27,7 +27,7 @@ test-slow: $(STAMP)  ## run only the tests marked slow
 	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP)  ## ruff
-	$(VENV)/bin/ruff check dkp tests experiments
+	$(VENV)/bin/ruff check dkp tests experiments benchmarks
 
 data: $(STAMP)  ## build the embedded synthetic dataset in $(DATA) if absent
 	$(PY) -m dkp.data.synthetic --out $(DATA)
@@ -42,5 +42,5 @@ bench: $(STAMP)  ## run the benchmark suite (make bench)
 	$(PY) -m benchmarks.run
 
 clean:  ## remove outputs, caches and the virtualenv (not the dataset: rm -r data)
-	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache .bench_cache *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
