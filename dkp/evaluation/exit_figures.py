@@ -14,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dkp.evaluation.figures import save_png
+
 
 @dataclass
 class ExitExample:
@@ -69,10 +71,4 @@ def plot_exit_examples(
                 ax.imshow(example.frames[i], interpolation="nearest")
             mark = "✓" if example.predicted == example.truth else "✗"
             cell.supxlabel(f"{example.predicted} {mark} (true: {example.truth})", fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_png(fig, out_path, title)

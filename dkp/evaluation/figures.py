@@ -50,6 +50,11 @@ def plot_frame_probabilities(
     ax.set_ylabel(f"p({class_name})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
+    return save_png(fig, out_path, title)
+
+
+def save_png(fig: plt.Figure, out_path: str | os.PathLike[str], title: str = "") -> Path:
+    """Title, write as PNG (creating the folder) and close a figure; returns its path."""
     if title:
         fig.suptitle(title, fontsize=10)
     out = Path(out_path)

@@ -19,6 +19,22 @@ class FrameOutput:
     logits: torch.Tensor
 
 
+class PixelNormalize(nn.Module):
+    """uint8 (or [0, 255] float) frames to the backbone's normalised float input."""
+
+    def __init__(
+        self,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return (frames.float() - self.mean) / self.std
+
+
 class FrameNet(nn.Module):
     """Backbone + classifier over every real frame of a padded clip batch.
 
@@ -43,12 +59,7 @@ class FrameNet(nn.Module):
         self.num_classes = num_classes
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.feature_dim, num_classes)
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)
-
-    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 or [0, 255] float frames ``(M, 3, H, W)`` to normalised float."""
-        return (frames.float() - self.mean) / self.std
+        self.normalize = PixelNormalize(mean, std)
 
     def forward(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> FrameOutput:
         batch, count = frames.shape[:2]

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from dkp.models.early_exit.grid import Checkpoint, Grid, parse_route
 from dkp.models.early_exit.shift import State, _shift_tensor
 from dkp.models.early_exit.stages import staged
-from dkp.models.frame_net import IMAGENET_MEAN, IMAGENET_STD
+from dkp.models.frame_net import IMAGENET_MEAN, IMAGENET_STD, PixelNormalize
 
 
 class EarlyExitNet(nn.Module):
@@ -54,16 +54,11 @@ class EarlyExitNet(nn.Module):
         )
         self.register_buffer("order", torch.tensor(self.grid.permutation), persistent=False)
         self.register_buffer("source", torch.tensor(self.grid.shift_source()), persistent=False)
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)
+        self.normalize = PixelNormalize(mean, std)
 
     @property
     def num_checkpoints(self) -> int:
         return len(self.route)
-
-    def normalize(self, frames: Tensor) -> Tensor:
-        """uint8 or [0, 255] float frames ``(M, 3, H, W)`` to normalised float."""
-        return (frames.float() - self.mean) / self.std
 
     def check_frames(self, frames: Tensor) -> None:
         if frames.dim() != 5 or frames.shape[1] != self.grid.num_frames:
