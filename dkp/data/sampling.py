@@ -11,6 +11,13 @@ Two strategies from the DKP supplement (Sec. S-1):
   to ``interval`` for long videos; ``min_frames`` (default 1) keeps very short videos
   represented and ``max_frames`` (default none) bounds the cost of very long ones.
 
+The supplement sets "the ratio n_s/n_t as 4 and 8" for both strategies while the counts vary
+over videos, so by default the student's count is tied to the teacher's, video by video:
+``n_s = round(ratio * n_t)`` (:class:`RatioSampler`). Under fixed intervals this spaces the
+student ``r_t / ratio`` apart on long videos and still gives a short video, whose teacher
+count is clamped to ``min_frames``, ``ratio`` student frames rather than one. Giving ``r_s``
+instead samples the student on its own fixed interval.
+
 Student and teacher each own a sampler (:class:`ClipSampling`); both draw from the same video.
 """
 
@@ -91,6 +98,25 @@ class FixedIntervalSampler:
 
 
 @dataclass(frozen=True)
+class RatioSampler:
+    """``round(ratio * base.count(duration))`` times per video: a count tied to another sampler's."""
+
+    base: FrameSampler
+    ratio: float
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.ratio, (int, float)) and self.ratio > 0):
+            raise ValueError(f"ratio must be positive, got {self.ratio!r}")
+
+    def count(self, duration: float) -> int:
+        return max(1, round(self.ratio * self.base.count(duration)))
+
+    def __call__(self, duration: float, training: bool, rng: np.random.Generator) -> np.ndarray:
+        _check_duration(duration)
+        return _segment_times(self.count(duration), duration, training, rng)
+
+
+@dataclass(frozen=True)
 class ClipSampling:
     """The student's and the teacher's samplers; either may be None when that network is absent."""
 
@@ -135,7 +161,8 @@ def build_sampling(
 
     ``adaptive`` uses counts ``n_s``/``n_t``; ``fixed`` uses intervals ``r_s``/``r_t`` in
     seconds. A missing student value is derived from the teacher's and ``ratio`` (the
-    supplement's n_s/n_t): ``n_s = ratio * n_t`` or ``r_s = r_t / ratio``. ``networks`` names
+    supplement's n_s/n_t): ``n_s = ratio * n_t``, per video under ``fixed`` (a
+    :class:`RatioSampler` on the teacher's fixed interval). ``networks`` names
     which of the two are sampled (a teacher-only stage needs no student frames). When both
     are, the student must see at least as many frames as the teacher (``n_s >= n_t``,
     ``r_s <= r_t``), as DKP assumes.
@@ -165,18 +192,26 @@ def build_sampling(
     elif strategy == "fixed":
         if want_teacher:
             r_t = _positive_float("r_t", r_t, "required for fixed-interval sampling with a teacher")
-        if want_student and r_s is None and r_t is not None and ratio is not None:
-            r_s = r_t / ratio
-        if want_student:
+        tied = want_student and r_s is None and ratio is not None
+        if tied:
+            r_t = _positive_float("r_t", r_t, "required with ratio for fixed-interval sampling")
+        elif want_student:
             r_s = _positive_float("r_s", r_s, "give r_s, or r_t and ratio")
-        if want_student and want_teacher and r_s > r_t:
+        if want_student and want_teacher and (ratio < 1 if tied else r_s > r_t):
+            field, got = ("ratio", f"ratio={ratio:g} < 1") if tied else (
+                "r_s", f"r_s={r_s:g} s > r_t={r_t:g} s"
+            )
             raise ValueError(
-                f"sampling.r_s: the student must sample at least as often as the teacher, "
-                f"got r_s={r_s:g} s > r_t={r_t:g} s" + (f" (from ratio={ratio})" if ratio else "")
+                f"sampling.{field}: the student must sample at least as often as the teacher, "
+                f"got {got}"
             )
         kw = {"min_frames": min_frames, "max_frames": max_frames}
-        student = FixedIntervalSampler(r_s, **kw) if want_student else None
-        teacher = FixedIntervalSampler(r_t, **kw) if want_teacher else None
+        teacher_rule = FixedIntervalSampler(r_t, **kw) if r_t is not None else None
+        if tied:
+            student = RatioSampler(teacher_rule, ratio)
+        else:
+            student = FixedIntervalSampler(r_s, **kw) if want_student else None
+        teacher = teacher_rule if want_teacher else None
     else:
         raise ValueError(f"sampling.strategy: {strategy!r} is not 'adaptive' or 'fixed'")
     config = {

@@ -215,6 +215,7 @@ class _Index:
 
     pts: np.ndarray  # int64 presentation timestamps of the shown frames, ascending
     times: np.ndarray  # float64 seconds from the first frame, aligned with pts
+    decode_pos: np.ndarray  # int64 place of each frame (aligned with pts) in decode order
     key_pts: np.ndarray  # int64 presentation timestamps of the keyframes, ascending
     key_seek: np.ndarray  # int64 timestamp to hand container.seek for each keyframe
     end: float  # seconds from the first frame to the end of the last frame
@@ -227,35 +228,33 @@ class _Index:
     def plan(self, targets: Sequence[int]) -> list[tuple[int, list[int]]]:
         """Group ascending frame timestamps into forward passes: (keyframe to seek to, targets).
 
-        A target joins the current pass when no keyframe lies between the pass's last target
-        and it (other than the very next frame), so that continuing never decodes more than
-        seeking would; otherwise a new pass seeks to the keyframe at or before the target.
+        Targets after the same keyframe share a pass; each other keyframe gets its own seek,
+        since decoding on from a previous stretch would also decode the frames that follow
+        its last target in decode order.
         """
         passes: list[tuple[int, list[int]]] = []
         for target in targets:
             k = max(int(np.searchsorted(self.key_pts, target, side="right")) - 1, 0)
             key = int(self.key_pts[k])
-            if passes:
-                after = int(np.searchsorted(self.pts, passes[-1][1][-1], side="right"))
-                if after < len(self.pts) and key <= self.pts[after]:
-                    passes[-1][1].append(target)
-                    continue
-            passes.append((key, [target]))
+            if passes and passes[-1][0] == key:
+                passes[-1][1].append(target)
+            else:
+                passes.append((key, [target]))
         return passes
 
     def frames_decoded(self, passes: list[tuple[int, list[int]]]) -> int:
-        """How many frames the decoder outputs to serve ``passes``."""
-        return sum(
-            int(np.searchsorted(self.pts, targets[-1], side="right"))
-            - int(np.searchsorted(self.pts, min(key, targets[0]), side="left"))
-            for key, targets in passes
-        )
+        """How many frames the decoder outputs to serve ``passes`` without skipping any."""
+        total = 0
+        for key, targets in passes:
+            pos = self.decode_pos[np.searchsorted(self.pts, [key, *targets])]
+            total += int(pos[1:].max() - pos[0] + 1)
+        return total
 
 
 def _build_index(
     path: StrPath, container: InputContainer, stream: VideoStream, max_duration: float | None
 ) -> _Index:
-    pts: list[int] = []
+    pts: list[int] = []  # in decode (demux) order
     ends: list[int] = []
     keys: dict[int, int] = {}
     tb = float(stream.time_base)
@@ -276,7 +275,10 @@ def _build_index(
             ends.append(packet.pts + (packet.duration or 0))
     if not pts or not keys:
         raise VideoDecodeError(path, "no video frames")
-    frame_pts = np.unique(np.asarray(pts, np.int64))
+    frame_pts, first_seen = np.unique(np.asarray(pts, np.int64), return_index=True)
+    decode_pos = np.empty(len(pts), np.int64)
+    decode_pos[np.sort(first_seen)] = np.arange(len(first_seen))  # rank among unique frames
+    decode_pos = decode_pos[first_seen]
     last = max(ends)
     if last == frame_pts[-1] and len(frame_pts) > 1:  # no packet durations: assume the median
         last += int(np.median(np.diff(frame_pts)))
@@ -284,6 +286,7 @@ def _build_index(
     return _Index(
         pts=frame_pts,
         times=(frame_pts - frame_pts[0]) * tb,
+        decode_pos=decode_pos,
         key_pts=key_pts,
         key_seek=np.asarray([keys[k] for k in key_pts.tolist()], np.int64),
         end=(last - int(frame_pts[0])) * tb,
@@ -453,27 +456,43 @@ class PyAVReader:
             )
             if first is None or first.pts != key:  # overshot, or hit the end: retry from the start
                 continue
-            keep = set(targets) if self.skip_nonref else None
-            yield from self._decode(path, stream, itertools.chain([first], packets), keep)
+            yield from self._decode(path, stream, itertools.chain([first], packets), targets)
             return
         raise VideoDecodeError(path, f"cannot seek to the keyframe at timestamp {key}")
 
     def _decode(
-        self, path: StrPath, stream: VideoStream, packets: Iterable[Packet], keep: set[int] | None
+        self, path: StrPath, stream: VideoStream, packets: Iterable[Packet], targets: list[int]
     ) -> Iterator[VideoFrame]:
-        """Decode ``packets``; with ``keep``, skip non-reference frames whose pts is not in it."""
+        """Decode ``packets`` until every target's packet has gone in, then drain the decoder.
+
+        Every frame a target references precedes it in decode order, so the packets after the
+        last target (which a reordering decoder would otherwise be fed before it gives the
+        target back) are never decoded. With ``skip_nonref``, non-reference frames other than
+        the targets are skipped too.
+        """
         codec = stream.codec_context
+        pending = set(targets)
         decoded = 0
-        for packet in packets:
-            if keep is not None:  # decided per packet: the decoder reads it as each one goes in
-                wanted = packet.pts is None or packet.pts in keep
-                codec.skip_frame = "DEFAULT" if wanted else "NONREF"
-            for frame in packet.decode():  # the final, empty packet drains the decoder
+
+        def frames_of(packet: Packet | None) -> Iterator[VideoFrame]:
+            nonlocal decoded
+            # packet.decode() on the final, empty packet of a demux also drains the decoder.
+            for frame in codec.decode(packet) if packet is None else packet.decode():
                 if frame.pts is None:
                     raise VideoDecodeError(path, "decoded a frame without a timestamp")
                 self.stats.decoded_frames += 1
                 decoded += 1
                 yield frame
+
+        for packet in packets:
+            wanted = packet.pts is None or packet.pts in pending
+            if self.skip_nonref:  # decided per packet: the decoder reads it as each one goes in
+                codec.skip_frame = "DEFAULT" if wanted else "NONREF"
+            yield from frames_of(packet)
+            pending.discard(packet.pts)
+            if not pending:  # drained whole, so that stats count every frame decoded
+                yield from list(frames_of(None))
+                break
         if not decoded:
             raise VideoDecodeError(path, "the decoder returned no frames")
 

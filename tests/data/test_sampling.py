@@ -56,6 +56,8 @@ def test_fixed_interval_clamps():
         ({"strategy": "adaptive", "ratio": 4}, "n_t"),
         ({"strategy": "fixed", "r_t": -2.0, "ratio": 4}, "r_t"),
         ({"strategy": "fixed", "r_t": 2.0}, "r_s"),
+        ({"strategy": "fixed", "r_t": 2.0, "ratio": 0.5}, "ratio"),
+        ({"strategy": "fixed", "ratio": 4, "networks": ["student"]}, "r_t"),
         ({"strategy": "uniform", "n_t": 2, "ratio": 4}, "strategy"),
         ({"strategy": "adaptive", "n_t": 2, "ratio": -4}, "ratio"),
     ],
@@ -69,6 +71,14 @@ def test_ratio_derives_the_student():
     adaptive = build_sampling("adaptive", n_t=5, ratio=4)
     assert adaptive.student.count(100.0) == 20 and adaptive.teacher.count(100.0) == 5
     fixed = build_sampling("fixed", r_t=8.0, ratio=4)
-    assert fixed.student.interval == 2.0 and fixed.teacher.interval == 8.0
+    assert fixed.teacher.interval == 8.0
+    # n_s / n_t is the ratio for every video, short ones (teacher clamped to 1 frame) included.
+    for duration, n_t in [(3.0, 1), (11.9, 1), (12.0, 2), (99.0, 12), (101.0, 13)]:
+        assert fixed.teacher.count(duration) == n_t
+        assert fixed.student.count(duration) == 4 * n_t
+    times = fixed.student(99.0, training=False, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(np.diff(times), 99.0 / 48)
+    own = build_sampling("fixed", r_t=8.0, r_s=2.0)
+    assert own.student.interval == 2.0 and own.student.count(3.0) == 2
     teacher_only = build_sampling("adaptive", n_t=3, networks=["teacher"])
     assert teacher_only.student is None and teacher_only.teacher.count(5.0) == 3
