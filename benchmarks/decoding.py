@@ -120,9 +120,9 @@ def count_conversions(fn: Callable[[], object]) -> int:
     calls = []
     original = video._deliver
 
-    def counting(frame, sizes, outputs):
+    def counting(frame, sizes, *rest):
         calls.append(len(sizes))
-        return original(frame, sizes, outputs)
+        return original(frame, sizes, *rest)
 
     video._deliver = counting
     try:

@@ -99,7 +99,7 @@ class FixedIntervalSampler:
 
 @dataclass(frozen=True)
 class RatioSampler:
-    """``round(ratio * base.count(duration))`` times per video: a count tied to another sampler's."""
+    """``round(ratio * base.count(duration))`` times per video: a count tied to another one."""
 
     base: FrameSampler
     ratio: float

@@ -32,6 +32,7 @@ from av.container import InputContainer
 from av.packet import Packet
 from av.stream import Discard
 from av.video.frame import VideoFrame
+from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 from PIL import Image
 
@@ -320,7 +321,9 @@ class PyAVReader:
     the decoder output. Off by default; the data configs turn it on.
     """
 
-    _INDEXES_KEPT = 64
+    #: Frames of the packet indexes kept (LRU, 24 bytes each): a small dataset's all, so later
+    #: epochs skip the demux pass, and a few hundred long videos' of a large one.
+    _INDEX_FRAMES_KEPT = 1_000_000
 
     def __init__(
         self,
@@ -345,6 +348,12 @@ class PyAVReader:
         self.skip_nonref = skip_nonref
         self.stats = DecodeStats()
         self._indexes: OrderedDict[_FileKey, _Index] = OrderedDict()
+        self._index_frames = 0
+        self._reformatters: dict[tuple[int, int], VideoReformatter] = {}
+
+    def __getstate__(self) -> dict:
+        """Pickled (to DataLoader workers, spawned DDP ranks) without its swscale contexts."""
+        return {**self.__dict__, "_reformatters": {}}
 
     def probe(self, path: StrPath) -> VideoInfo:
         """Duration, frame rate, size and frame count from the header; packets if it lacks them."""
@@ -389,7 +398,7 @@ class PyAVReader:
             for key, targets in passes:
                 frames = self._frames_from(path, container, stream, index, key, targets)
                 for pts, frame in _shown_frames(frames, targets):
-                    _deliver(frame, wanted[pts], outputs)
+                    _deliver(frame, wanted[pts], outputs, self._reformatters)
         _store_cached(self.cache, cache_key, wanted, outputs)
         return outputs
 
@@ -430,8 +439,9 @@ class PyAVReader:
         if index is None:
             index = _build_index(file_key[0], container, stream, self.max_duration)
             self._indexes[file_key] = index
-            if len(self._indexes) > self._INDEXES_KEPT:
-                self._indexes.popitem(last=False)
+            self._index_frames += len(index.pts)
+            while self._index_frames > self._INDEX_FRAMES_KEPT and len(self._indexes) > 1:
+                self._index_frames -= len(self._indexes.popitem(last=False)[1].pts)
         self._indexes.move_to_end(file_key)
         return index
 
@@ -520,10 +530,18 @@ def _deliver(
     frame: VideoFrame,
     sizes: dict[tuple[int, int], list[tuple[int, int]]],
     outputs: list[np.ndarray],
+    reformatters: dict[tuple[int, int], VideoReformatter],
 ) -> None:
-    """Convert ``frame`` once per wanted size (inside swscale) and copy it into its slots."""
+    """Convert ``frame`` once per wanted size (inside swscale) and copy it into its slots.
+
+    One reformatter per output size keeps its swscale context between frames; a fresh one
+    per frame (``frame.to_ndarray(width=..)``) spends most of a small conversion setting up.
+    """
     for (h, w), slots in sizes.items():
-        rgb = frame.to_ndarray(width=w, height=h, format="rgb24")
+        reformatter = reformatters.get((h, w))
+        if reformatter is None:
+            reformatter = reformatters[(h, w)] = VideoReformatter()
+        rgb = reformatter.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
         for r, slot in slots:
             outputs[r][slot] = rgb
 

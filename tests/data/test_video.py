@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import dkp.data.video as video_module
 from dkp.data.video import (
     FrameCache,
     FrameFolderReader,
@@ -465,3 +466,27 @@ def test_frame_folder_cache(frame_folder):
     os.utime(frame_folder / "img_4.png", ns=(1, 1))
     (third,) = reader.read(frame_folder, request)
     assert reader.stats.decoded_frames == 3 and np.array_equal(third[0], pattern(50))
+
+
+def test_reader_pickles_after_reading_and_reads_the_same(videos):
+    """DataLoader workers and spawned DDP ranks get the reader pickled, swscale state and all."""
+    reader = PyAVReader(skip_nonref=True)
+    request = [FrameRequest((0.1, 0.9), 24, 32), FrameRequest((0.5,), H, W)]
+    first = reader.read(videos["mp4"], request)
+    copy = pickle.loads(pickle.dumps(reader))
+    for a, b in zip(first, copy.read(videos["mp4"], request), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_packet_indexes_kept_are_bounded_by_frames(videos, monkeypatch):
+    built = []
+    original = video_module._build_index
+    monkeypatch.setattr(
+        video_module, "_build_index", lambda p, *a: built.append(p) or original(p, *a)
+    )
+    reader = PyAVReader()
+    reader._INDEX_FRAMES_KEPT = 60  # each fixture video has 50 frames: one index fits
+    for kind in ("mp4", "webm", "webm", "mp4"):
+        reader.read(videos[kind], [FrameRequest((0.5,), H, W)])
+    assert [Path(p).suffix for p in built] == [".mp4", ".webm", ".mp4"]
+    assert len(reader._indexes) == 1 and reader._index_frames == 50
