@@ -1,21 +1,26 @@
 """Decoding benchmarks: dkp's reader against a full decode, decord, and its own least work.
 
-Baseline ``full`` is what PyTorchVideo-style and MMAction2 "accurate" readers do: decode
-every frame from the start (up to the last wanted one) and keep the wanted ones, converting
-and resizing only those (the most favourable version of it). All decoders run one thread.
+Two baselines decode every frame from the start up to the last wanted one: ``mmaction2`` as
+MMAction2's ``PyAVDecode(mode="accurate")`` does (every frame converted to RGB, the wanted
+ones kept, then resized), and ``full``, the most favourable version of it (only the wanted
+frames converted, resized inside swscale). All decoders run one thread.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
+from PIL import Image
 
 import dkp.data.video as video
 from benchmarks.timing import best, interleaved, ratio
@@ -34,6 +39,7 @@ class Facts:
     pts: list[int]  # presentation order
     keyframes: list[int]  # indices into pts
     referenced: list[int]  # indices of frames a NONREF-skipping decode still outputs
+    decode_order: list[int]  # indices into pts, in the order the demuxer gives the packets
     tb: float
 
     @property
@@ -43,7 +49,7 @@ class Facts:
 
 def facts(path: Path) -> Facts:
     """Packet order, keyframes and reference frames, cached next to the video."""
-    cached = path.with_suffix(path.suffix + ".facts.json")
+    cached = path.with_suffix(path.suffix + ".facts2.json")
     if cached.exists():
         return Facts(**json.loads(cached.read_text()))
     with av.open(str(path)) as container:
@@ -57,7 +63,7 @@ def facts(path: Path) -> Facts:
         stream.codec_context.skip_frame = "NONREF"
         referenced = sorted(where[f.pts] for f in container.decode(stream))
     keyframes = sorted(where[p] for p, key in packets if key)
-    out = Facts(pts, keyframes, referenced, tb)
+    out = Facts(pts, keyframes, referenced, [where[p] for p, _ in packets], tb)
     cached.write_text(json.dumps(out.__dict__))
     return out
 
@@ -67,17 +73,70 @@ def uniform_times(duration: float, n: int) -> tuple[float, ...]:
     return tuple(((np.arange(n) + 0.5) * duration / n).tolist())
 
 
-def least_work(f: Facts, times: tuple[float, ...], skip_nonref: bool) -> int:
-    """Frames a decoder must output: from the keyframe before each target up to it, shared."""
+def least_work(f: Facts, times: tuple[float, ...], skip_nonref: bool) -> set[int]:
+    """Frames a decoder must decode: from the keyframe before each target through it in decode
+    order (every frame a target references precedes it there), shared between targets."""
     targets = np.searchsorted(f.times, np.asarray(times) + video.TIME_EPS, side="right") - 1
     targets = np.clip(targets, 0, len(f.pts) - 1)
     keys = np.asarray(f.keyframes)
+    place = {frame: i for i, frame in enumerate(f.decode_order)}
     needed: set[int] = set()
     for t in targets.tolist():
-        needed.update(range(int(keys[keys <= t].max()), t + 1))
+        key = int(keys[keys <= t].max())
+        needed.update(f.decode_order[place[key] : place[t] + 1])
     if skip_nonref:
         needed &= set(f.referenced) | set(targets.tolist())
-    return len(needed)
+    return needed
+
+
+def decode_costs(path: Path, reps: int) -> np.ndarray:
+    """Seconds a one-thread sequential decode spends on each frame (presentation order), from
+    the fastest of ``reps`` passes: what the same frames cost when nothing is skipped or sought."""
+    passes = []
+    for _ in range(reps):
+        cost: dict[int, float] = {}
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_count = 1
+            for packet in container.demux(stream):
+                start = time.perf_counter()
+                packet.decode()
+                if packet.size:
+                    cost[packet.pts] = time.perf_counter() - start
+        passes.append(cost)
+    fastest = min(passes, key=lambda c: sum(c.values()))
+    return np.asarray([fastest[p] for p in sorted(fastest)])
+
+
+def conversion_seconds(path: Path, n: int, h: int, w: int, reps: int) -> float:
+    """Seconds the reader spends converting ``n`` decoded frames to RGB at ``h`` x ``w``, the
+    best of ``reps``: its share of a read that is not decoding."""
+    with av.open(str(path)) as container:
+        frames = list(itertools.islice(container.decode(video=0), n))
+    reformatter = VideoReformatter()
+    spent = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for frame in frames:
+            reformatter.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
+        spent.append(time.perf_counter() - start)
+    return min(spent)
+
+
+def mmaction2_accurate(path: Path, times: tuple[float, ...], h: int, w: int) -> list[np.ndarray]:
+    """MMAction2's PyAVDecode(mode="accurate"): every frame up to the last wanted one to RGB,
+    the wanted ones picked by index, then resized (as its Resize step does, bilinear)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_count = 1
+        fps = float(stream.average_rate)
+        wanted = np.floor(np.asarray(times) * fps + video.TIME_EPS).astype(int)
+        imgs = []
+        for frame in container.decode(stream):
+            if len(imgs) > wanted.max():
+                break
+            imgs.append(frame.to_rgb().to_ndarray())
+    return [np.asarray(Image.fromarray(imgs[i]).resize((w, h), Image.BILINEAR)) for i in wanted]
 
 
 def full_decode(path: Path, times: tuple[float, ...], h: int, w: int) -> list[np.ndarray]:
@@ -132,8 +191,9 @@ def count_conversions(fn: Callable[[], object]) -> int:
     return sum(calls)
 
 
-def read_case(path: Path, f: Facts, n: int, size: int, reps: int) -> dict:
-    """One (video, n frames, size) row: times, work and ratios of every method."""
+def read_case(path: Path, f: Facts, costs: np.ndarray, n: int, size: int, reps: int) -> dict:
+    """One (video, n frames, size) row: times, work and ratios of every method; ``costs`` are
+    :func:`decode_costs`."""
     times = uniform_times(float(f.times[-1]) + float(f.times[1] - f.times[0]), n)
     request = [FrameRequest(times, size, size)]
     stats = {}
@@ -147,6 +207,7 @@ def read_case(path: Path, f: Facts, n: int, size: int, reps: int) -> dict:
         return run
 
     methods = {
+        "mmaction2": lambda: mmaction2_accurate(path, times, size, size),
         "full": lambda: full_decode(path, times, size, size),
         "reader": reader(False),
         "reader_skip": reader(True),
@@ -156,22 +217,24 @@ def read_case(path: Path, f: Facts, n: int, size: int, reps: int) -> dict:
         methods["decord"] = lambda: decord_batch(path, times, size, size, fps)
     t = interleaved(methods, reps)
     plain, skip = stats[False], stats[True]
-    frames_full = int(np.searchsorted(f.times, max(times) + video.TIME_EPS, side="right"))
+    least, least_skip = least_work(f, times, False), least_work(f, times, True)
     row = {
         "n": n,
         "size": size,
         "decoded": plain.decoded_frames,
-        "min": least_work(f, times, False),
+        "min": len(least),
         "decoded_skip": skip.decoded_frames,
-        "min_skip": least_work(f, times, True),
-        "frames_full": frames_full,
+        "min_skip": len(least_skip),
+        "keyframes_skip": len(least_skip & set(f.keyframes)),
+        "frames_full": int(np.searchsorted(f.times, max(times) + video.TIME_EPS, side="right")),
         "seconds": {k: best(v) for k, v in t.items()},
+        "x_mmaction2": ratio(t, "mmaction2", "reader_skip"),
         "x_full": ratio(t, "full", "reader"),
         "x_full_skip": ratio(t, "full", "reader_skip"),
         "skip_gain": ratio(t, "reader", "reader_skip"),
-        # time per decoded frame of the reader over that of the sequential decode
-        "per_frame": ratio(t, "reader", "full") * frames_full / plain.decoded_frames,
-        "per_frame_skip": ratio(t, "reader_skip", "full") * frames_full / skip.decoded_frames,
+        # the reader's time less its conversions, over a sequential decode's on the same frames
+        "per_frame_skip": (best(t["reader_skip"]) - conversion_seconds(path, n, size, size, reps))
+        / float(costs[sorted(least_skip)].sum()),
     }
     if decord is not None:
         row["x_decord"] = ratio(t, "decord", "reader_skip")

@@ -78,15 +78,15 @@ def test_costs_follow_each_videos_frame_counts():
     ]
     fixed = build_sampling("fixed", r_t=8.0, ratio=4)
     counts = frame_counts(records, fixed)
-    # n = max(1, round(duration / interval)), halves rounding up: 20/8 = 2.5 -> 3, 61/2 -> 31
-    np.testing.assert_array_equal(counts, [[2, 1], [10, 3], [31, 8]])
+    # n_t = max(1, round(duration / 8)), halves rounding up (20/8 = 2.5 -> 3); n_s = 4 n_t
+    np.testing.assert_array_equal(counts, [[4, 1], [12, 3], [32, 8]])
     model = CostModel(student_frame=1.0, teacher_frame=10.0)
     costs = video_costs(model, counts)
-    np.testing.assert_allclose(costs, [12.0, 40.0, 111.0])
+    np.testing.assert_allclose(costs, [14.0, 42.0, 112.0])
     summary = summarize_costs(costs, counts)
-    assert summary["gflops"] == pytest.approx(163 / 3)
-    assert summary["gflops_min"] == 12.0 and summary["gflops_max"] == 111.0
-    assert summary["gflops_std"] == pytest.approx(np.std([12.0, 40.0, 111.0]))
-    assert summary["frames_student"] == pytest.approx(43 / 3)
+    assert summary["gflops"] == pytest.approx(168 / 3)
+    assert summary["gflops_min"] == 14.0 and summary["gflops_max"] == 112.0
+    assert summary["gflops_std"] == pytest.approx(np.std([14.0, 42.0, 112.0]))
+    assert summary["frames_student"] == pytest.approx(48 / 3)
     adaptive = frame_counts(records, build_sampling("adaptive", n_t=5, ratio=4))
     np.testing.assert_array_equal(adaptive, [[20, 5]] * 3)
