@@ -56,7 +56,7 @@ QUICK = {
 def run(args: list[str], log: Path) -> None:
     """Run one dkp command, its output to ``log``; stop with the log's tail if it fails."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    print("  $", " ".join(args[2:]), flush=True)
+    print("  $", " ".join(args[2:] if args[1] == "-m" else args[1:]), flush=True)
     with log.open("w") as f:
         code = subprocess.call(args, stdout=f, stderr=subprocess.STDOUT)
     if code:
@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     if examples.is_file():
         shutil.copy(examples, figures / "exit_examples.png")
     frame_figures(ckpts["dkp_adaptive"], data, figures, runs / "logs", 2 if args.quick else 4)
+    coverage = [PY, str(Path(__file__).with_name("sampling_coverage.py")), "--data", str(data)]
+    coverage += ["--ckpt", ckpts["dkp_adaptive"], "--out", str(figures / "coverage.md")]
+    run(coverage, runs / "logs" / "coverage.log")
     minutes = (time.time() - start) / 60
     print(f"done in {minutes:.1f} min; figures and tables in {figures}", flush=True)
     return 0

@@ -198,8 +198,10 @@ def build_sampling(
         elif want_student:
             r_s = _positive_float("r_s", r_s, "give r_s, or r_t and ratio")
         if want_student and want_teacher and (ratio < 1 if tied else r_s > r_t):
-            field, got = ("ratio", f"ratio={ratio:g} < 1") if tied else (
-                "r_s", f"r_s={r_s:g} s > r_t={r_t:g} s"
+            field, got = (
+                ("ratio", f"ratio={ratio:g} < 1")
+                if tied
+                else ("r_s", f"r_s={r_s:g} s > r_t={r_t:g} s")
             )
             raise ValueError(
                 f"sampling.{field}: the student must sample at least as often as the teacher, "
