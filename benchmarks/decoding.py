@@ -160,13 +160,6 @@ def full_decode(path: Path, times: tuple[float, ...], h: int, w: int) -> list[np
         return out
 
 
-def full_decode_count(path: Path) -> int:
-    """Frames a sequential decode of the whole file outputs."""
-    with av.open(str(path)) as container:
-        container.streams.video[0].thread_count = 1
-        return sum(1 for _ in container.decode(video=0))
-
-
 def decord_batch(path: Path, times: tuple[float, ...], h: int, w: int, fps: float) -> np.ndarray:
     """decord's VideoReader.get_batch for the same frames (indices from times at ``fps``)."""
     reader = decord.VideoReader(str(path), width=w, height=h, num_threads=1)

@@ -16,15 +16,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from dkp.data.activitynet import load_activitynet
 from dkp.data.sampling import build_sampling
 from dkp.evaluation.cost import cost_model
 from dkp.evaluation.coverage import segment_coverage
 from dkp.modules import load_module
+from dkp.train import CONFIG_DIR
 
-N_T = (1, 2, 3, 4, 6, 8)  # conf/sweep/adaptive.yaml
-R_T = (24.0, 16.0, 11.0, 8.0, 5.5, 4.0)  # conf/sweep/fixed.yaml
+
+def sweep_values(recipe: str, key: str) -> list[float]:
+    """The values ``conf/sweep/<recipe>.yaml`` sweeps ``key`` over."""
+    params = OmegaConf.load(Path(CONFIG_DIR) / "sweep" / f"{recipe}.yaml").hydra.sweeper.params
+    return [float(v) for v in str(params[key]).split(",")]
 
 
 def coverage_table(records, model, ratios=(4, 8)) -> str:
@@ -35,12 +40,12 @@ def coverage_table(records, model, ratios=(4, 8)) -> str:
     ]
     for ratio in ratios:
         adaptive = [
-            segment_coverage(records, build_sampling("adaptive", n_t=n, ratio=ratio), model)
-            for n in N_T
+            segment_coverage(records, build_sampling("adaptive", n_t=int(n), ratio=ratio), model)
+            for n in sweep_values("adaptive", "sampling.n_t")
         ]
         fixed = [
             segment_coverage(records, build_sampling("fixed", r_t=r, ratio=ratio), model)
-            for r in R_T
+            for r in sweep_values("fixed", "sampling.r_t")
         ]
         gf = [a["gflops"] for a in adaptive]
         for name, rows in ((f"Adaptive-{ratio}", adaptive), (f"Fixed-{ratio}", fixed)):

@@ -50,8 +50,18 @@ def _check_duration(duration: float) -> None:
         raise ValueError(f"duration must be positive and finite, got {duration!r}")
 
 
+class _SegmentSampler:
+    """Sample times of a sampler defined by its ``count``: one per equal segment of the video."""
+
+    def count(self, duration: float) -> int: ...
+
+    def __call__(self, duration: float, training: bool, rng: np.random.Generator) -> np.ndarray:
+        _check_duration(duration)
+        return _segment_times(self.count(duration), duration, training, rng)
+
+
 @dataclass(frozen=True)
-class AdaptiveSampler:
+class AdaptiveSampler(_SegmentSampler):
     """``num_frames`` times per video, one per equal segment (fixed count, adaptive interval)."""
 
     num_frames: int
@@ -63,13 +73,9 @@ class AdaptiveSampler:
     def count(self, duration: float) -> int:
         return self.num_frames
 
-    def __call__(self, duration: float, training: bool, rng: np.random.Generator) -> np.ndarray:
-        _check_duration(duration)
-        return _segment_times(self.num_frames, duration, training, rng)
-
 
 @dataclass(frozen=True)
-class FixedIntervalSampler:
+class FixedIntervalSampler(_SegmentSampler):
     """One time every ``interval`` seconds (fixed interval, count proportional to duration)."""
 
     interval: float
@@ -92,13 +98,9 @@ class FixedIntervalSampler:
         n = max(self.min_frames, math.floor(duration / self.interval + 0.5))
         return n if self.max_frames is None else min(n, self.max_frames)
 
-    def __call__(self, duration: float, training: bool, rng: np.random.Generator) -> np.ndarray:
-        _check_duration(duration)
-        return _segment_times(self.count(duration), duration, training, rng)
-
 
 @dataclass(frozen=True)
-class RatioSampler:
+class RatioSampler(_SegmentSampler):
     """``round(ratio * base.count(duration))`` times per video: a count tied to another one."""
 
     base: FrameSampler
@@ -110,10 +112,6 @@ class RatioSampler:
 
     def count(self, duration: float) -> int:
         return max(1, round(self.ratio * self.base.count(duration)))
-
-    def __call__(self, duration: float, training: bool, rng: np.random.Generator) -> np.ndarray:
-        _check_duration(duration)
-        return _segment_times(self.count(duration), duration, training, rng)
 
 
 @dataclass(frozen=True)

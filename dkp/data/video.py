@@ -277,9 +277,7 @@ def _build_index(
     if not pts or not keys:
         raise VideoDecodeError(path, "no video frames")
     frame_pts, first_seen = np.unique(np.asarray(pts, np.int64), return_index=True)
-    decode_pos = np.empty(len(pts), np.int64)
-    decode_pos[np.sort(first_seen)] = np.arange(len(first_seen))  # rank among unique frames
-    decode_pos = decode_pos[first_seen]
+    decode_pos = np.argsort(np.argsort(first_seen))  # rank of each frame's first packet
     last = max(ends)
     if last == frame_pts[-1] and len(frame_pts) > 1:  # no packet durations: assume the median
         last += int(np.median(np.diff(frame_pts)))
