@@ -42,5 +42,5 @@ bench: $(STAMP)  ## run the benchmark suite (make bench)
 	$(PY) -m benchmarks.run
 
 clean:  ## remove outputs, caches and the virtualenv (not the dataset: rm -r data)
-	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache .bench_cache *.egg-info
+	rm -rf $(VENV) outputs multirun .cache .pytest_cache .ruff_cache .bench_cache *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

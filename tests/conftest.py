@@ -46,4 +46,5 @@ def compose_config(
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(output_dir)
+        cfg.paths.cache_dir = str(output_dir / ".cache")
     return cfg

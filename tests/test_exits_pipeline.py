@@ -49,6 +49,7 @@ def exits_config(overrides, output_dir, dataset):
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(output_dir)
+        cfg.paths.cache_dir = str(output_dir / ".cache")
     return cfg
 
 

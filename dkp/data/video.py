@@ -17,6 +17,7 @@ packets while they are indexed, ``max_decoded_frames`` before each read decodes 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 from collections import OrderedDict, deque
@@ -36,7 +37,10 @@ from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 from PIL import Image
 
+from dkp.data.index_files import FileKey, IndexFiles
+
 StrPath = str | os.PathLike
+log = logging.getLogger(__name__)
 
 # Tolerance for the float rounding of a requested time that is exactly a frame's start.
 TIME_EPS = 1e-6
@@ -101,6 +105,8 @@ class DecodeStats:
 
     decoded_frames: int = 0
     seeks: int = 0
+    skipped_packets: int = 0  # demuxed after a seek that landed before the wanted keyframe
+    indexed_files: int = 0  # demux passes made to index a file (not found in memory or on disk)
     cache_hits: int = 0
 
 
@@ -153,10 +159,9 @@ class FrameCache:
 
 # Where each wanted frame goes: frame timestamp -> (height, width) -> [(request, slot), ...].
 _Wanted = dict[int, dict[tuple[int, int], list[tuple[int, int]]]]
-_FileKey = tuple[str, int, int]
 
 
-def _file_key(path: StrPath) -> _FileKey:
+def _file_key(path: StrPath) -> FileKey:
     """(path, mtime_ns, size): identifies one version of a file for the caches."""
     try:
         st = os.stat(path)
@@ -210,6 +215,17 @@ def _store_cached(
             cache.put(cache_key(frame_id, h, w), outputs[r][slot].copy())
 
 
+_INDEX_ARRAYS = {
+    "pts": np.int64,
+    "times": np.float64,
+    "decode_pos": np.int64,
+    "key_pts": np.int64,
+    "key_seek": np.int64,
+    "end": np.float64,
+}
+_FRAME_ARRAYS = ("pts", "times", "decode_pos")
+
+
 @dataclass(frozen=True)
 class _Index:
     """Every frame's timestamp and the keyframes to seek to, from one demux pass (no decoding)."""
@@ -218,7 +234,7 @@ class _Index:
     times: np.ndarray  # float64 seconds from the first frame, aligned with pts
     decode_pos: np.ndarray  # int64 place of each frame (aligned with pts) in decode order
     key_pts: np.ndarray  # int64 presentation timestamps of the keyframes, ascending
-    key_seek: np.ndarray  # int64 timestamp to hand container.seek for each keyframe
+    key_seek: np.ndarray  # int64 decode timestamps of the keyframes (a fallback seek target)
     end: float  # seconds from the first frame to the end of the last frame
 
     def frames_at(self, times: Sequence[float]) -> np.ndarray:
@@ -242,6 +258,24 @@ class _Index:
             else:
                 passes.append((key, [target]))
         return passes
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The index as named arrays, for :class:`IndexFiles`."""
+        return {name: np.asarray(getattr(self, name)) for name in _INDEX_ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> _Index:
+        """The index :meth:`to_arrays` gave; ValueError if the arrays do not make one."""
+        if set(arrays) != set(_INDEX_ARRAYS):
+            raise ValueError(f"arrays {sorted(arrays)}, expected {sorted(_INDEX_ARRAYS)}")
+        a = {name: np.asarray(arrays[name], dtype) for name, dtype in _INDEX_ARRAYS.items()}
+        n, k = len(a["pts"]), len(a["key_pts"])
+        shapes_ok = a["end"].ndim == 0 and all(a[x].shape == (n,) for x in _FRAME_ARRAYS)
+        if not (shapes_ok and n and k and a["key_seek"].shape == (k,)):
+            raise ValueError("inconsistent index arrays")
+        if np.any(np.diff(a["pts"]) <= 0) or np.any(np.diff(a["key_pts"]) <= 0):
+            raise ValueError("timestamps not ascending")
+        return cls(**{name: (float(v) if v.ndim == 0 else v) for name, v in a.items()})
 
     def frames_decoded(self, passes: list[tuple[int, list[int]]]) -> int:
         """How many frames the decoder outputs to serve ``passes`` without skipping any."""
@@ -308,10 +342,12 @@ def _header_duration(container: InputContainer, stream: VideoStream) -> float | 
 class PyAVReader:
     """Reads frames by time with PyAV (FFmpeg), frame-accurately and with the least decoding.
 
-    Each read demuxes the video's packets once (no decoding; the result is kept per file
-    version) to learn every frame's timestamp and the keyframes, then makes one forward pass
-    per stretch of requested frames: seek to the keyframe at or before the first of them and
-    decode up to the last. ``threads`` x DataLoader workers should not exceed the cores.
+    The first read of a file demuxes its packets once (no decoding) to learn every frame's
+    timestamp and the keyframes; that index is kept in memory per file version and, with
+    ``index_dir``, on disk for every other process and run (the data configs set it). Each
+    read then makes one forward pass per stretch of requested frames: seek to the keyframe at
+    or before the first of them and decode up to the last. ``threads`` x DataLoader workers
+    should not exceed the cores.
 
     ``skip_nonref`` has the decoder skip, on the way to a wanted frame, the frames no other
     frame references (H.264/HEVC non-reference B-frames): they cannot change any later frame,
@@ -319,8 +355,8 @@ class PyAVReader:
     the decoder output. Off by default; the data configs turn it on.
     """
 
-    #: Frames of the packet indexes kept (LRU, 24 bytes each): a small dataset's all, so later
-    #: epochs skip the demux pass, and a few hundred long videos' of a large one.
+    #: Frames of the packet indexes kept in memory (LRU, 32 bytes each): a small dataset's all,
+    #: so later epochs skip even the index files, and a few hundred long videos' of a large one.
     _INDEX_FRAMES_KEPT = 1_000_000
 
     def __init__(
@@ -332,6 +368,7 @@ class PyAVReader:
         max_decoded_frames: int | None = None,
         max_duration: float | None = None,
         skip_nonref: bool = False,
+        index_dir: StrPath | None = None,
     ) -> None:
         if threads < 0:
             raise ValueError(f"threads must be >= 0 (0: FFmpeg picks), got {threads}")
@@ -344,8 +381,9 @@ class PyAVReader:
         self.max_decoded_frames = max_decoded_frames
         self.max_duration = max_duration
         self.skip_nonref = skip_nonref
+        self.index_files = IndexFiles(index_dir) if index_dir is not None else None
         self.stats = DecodeStats()
-        self._indexes: OrderedDict[_FileKey, _Index] = OrderedDict()
+        self._indexes: OrderedDict[FileKey, _Index] = OrderedDict()
         self._index_frames = 0
         self._reformatters: dict[tuple[int, int], VideoReformatter] = {}
 
@@ -432,16 +470,31 @@ class PyAVReader:
                 path, f"duration {duration:g} s exceeds max_duration={self.max_duration:g} s"
             )
 
-    def _index(self, file_key: _FileKey, container: InputContainer, stream: VideoStream) -> _Index:
+    def _index(self, file_key: FileKey, container: InputContainer, stream: VideoStream) -> _Index:
         index = self._indexes.get(file_key)
         if index is None:
-            index = _build_index(file_key[0], container, stream, self.max_duration)
+            index = self._stored_index(file_key)
+            if index is None:
+                index = _build_index(file_key[0], container, stream, self.max_duration)
+                self.stats.indexed_files += 1
+                if self.index_files is not None:
+                    self.index_files.save(file_key, index.to_arrays())
             self._indexes[file_key] = index
             self._index_frames += len(index.pts)
             while self._index_frames > self._INDEX_FRAMES_KEPT and len(self._indexes) > 1:
                 self._index_frames -= len(self._indexes.popitem(last=False)[1].pts)
         self._indexes.move_to_end(file_key)
         return index
+
+    def _stored_index(self, file_key: FileKey) -> _Index | None:
+        arrays = self.index_files.load(file_key) if self.index_files is not None else None
+        if arrays is None:
+            return None
+        try:
+            return _Index.from_arrays(arrays)
+        except ValueError as exc:
+            log.warning("%s: bad packet index (%s); rebuilding it", file_key[0], exc)
+            return None
 
     def _frames_from(
         self,
@@ -454,15 +507,19 @@ class PyAVReader:
     ) -> Iterator[VideoFrame]:
         """Decoded frames from keyframe ``key`` on; seeks from the start if the demuxer misses."""
         k = int(np.searchsorted(index.key_pts, key))
-        for seek_ts in (int(index.key_seek[k]), int(index.key_seek[0])):
+        # Its presentation time lands most demuxers on the keyframe itself; its decode time
+        # (earlier, with B-frames) is the fallback for those that index by it, then the start.
+        for seek_ts in dict.fromkeys((key, int(index.key_seek[k]), int(index.key_seek[0]))):
             container.seek(seek_ts, backward=True, stream=stream)
             self.stats.seeks += 1
             packets = container.demux(stream)
-            # Demuxers may land on an earlier keyframe: skip packets, undecoded, up to ours.
-            first = next(
-                (p for p in packets if p.is_keyframe and p.pts is not None and p.pts >= key), None
-            )
-            if first is None or first.pts != key:  # overshot, or hit the end: retry from the start
+            first = None
+            for packet in packets:  # a demuxer may land early: skip packets, undecoded, to ours
+                if packet.is_keyframe and packet.pts is not None and packet.pts >= key:
+                    first = packet
+                    break
+                self.stats.skipped_packets += 1
+            if first is None or first.pts != key:  # overshot, or hit the end: retry earlier
                 continue
             yield from self._decode(path, stream, itertools.chain([first], packets), targets)
             return

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import dkp.data.video as video_module
 from dkp.data.video import (
     FrameCache,
     FrameFolderReader,
@@ -150,6 +149,7 @@ def test_decodes_only_from_the_keyframe_up_to_each_time(videos, kind):
     reader = PyAVReader()
     reader.read(path, [FrameRequest(times, H, W)])
     assert (reader.stats.decoded_frames, reader.stats.seeks) == (least_work(path, times, False), 5)
+    assert reader.stats.skipped_packets == 0  # every seek lands on its keyframe, not before
     if kind == "webm":  # no B-frames: decode order is presentation order
         assert reader.stats.decoded_frames == 6 + 8 + 1 + 8 + 2
     else:  # decode order 0 3 1 2 6 4 5 7 | 8 ...: B-frame 5 needs P-frame 6 decoded first
@@ -478,15 +478,71 @@ def test_reader_pickles_after_reading_and_reads_the_same(videos):
         assert np.array_equal(a, b)
 
 
-def test_packet_indexes_kept_are_bounded_by_frames(videos, monkeypatch):
-    built = []
-    original = video_module._build_index
-    monkeypatch.setattr(
-        video_module, "_build_index", lambda p, *a: built.append(p) or original(p, *a)
-    )
+def test_packet_indexes_kept_are_bounded_by_frames(videos):
     reader = PyAVReader()
     reader._INDEX_FRAMES_KEPT = 60  # each fixture video has 50 frames: one index fits
+    built = []
     for kind in ("mp4", "webm", "webm", "mp4"):
+        before = reader.stats.indexed_files
         reader.read(videos[kind], [FrameRequest((0.5,), H, W)])
-    assert [Path(p).suffix for p in built] == [".mp4", ".webm", ".mp4"]
+        built += [kind] * (reader.stats.indexed_files - before)
+    assert built == ["mp4", "webm", "mp4"]
     assert len(reader._indexes) == 1 and reader._index_frames == 50
+
+
+def read_with_index_dir(path, index_dir, times=(0.1, 0.7, 1.5)):
+    """A fresh reader's frames, stats and the index files it left."""
+    reader = PyAVReader(skip_nonref=True, index_dir=index_dir)
+    (frames,) = reader.read(path, [FrameRequest(times, H, W)])
+    return frames, reader.stats
+
+
+@pytest.mark.parametrize("kind", ["mp4", "webm", "vfr"])
+def test_index_files_spare_other_readers_the_demux_pass(videos, tmp_path, kind):
+    first, first_stats = read_with_index_dir(videos[kind], tmp_path)
+    assert first_stats.indexed_files == 1 and len(list(tmp_path.glob("*.npz"))) == 1
+    again, stats = read_with_index_dir(videos[kind], tmp_path)
+    assert stats.indexed_files == 0  # loaded from the file: nothing demuxed to index it
+    assert np.array_equal(first, again)
+    assert (stats.decoded_frames, stats.seeks) == (first_stats.decoded_frames, first_stats.seeks)
+
+
+def test_a_rewritten_video_gets_a_new_index(videos, tmp_path):
+    path = tmp_path / "video.mp4"
+    path.write_bytes(videos["webm"].read_bytes())  # a VP9 file named .mp4 first ...
+    read_with_index_dir(path, tmp_path / "index")
+    os.replace(write_video(tmp_path / "new.mkv", n=30), path)  # ... then 30 H.264 frames
+    frames, stats = read_with_index_dir(path, tmp_path / "index", times=(5.0,))
+    ref_times, ref_frames = sequential(path)
+    assert stats.indexed_files == 1 and len(ref_times) == 30
+    assert np.array_equal(frames[0], ref_frames[-1])  # 5 s is past the end: the last frame
+
+
+@pytest.mark.parametrize("damage", ["garbage", "wrong arrays", "unordered"])
+def test_a_damaged_index_file_is_rebuilt_with_a_warning(videos, tmp_path, caplog, damage):
+    expected, _ = read_with_index_dir(videos["mp4"], tmp_path)
+    (stored,) = tmp_path.glob("*.npz")
+    if damage == "garbage":
+        stored.write_bytes(b"not an index")
+    else:
+        with np.load(stored) as arrays:
+            arrays = dict(arrays)
+        if damage == "wrong arrays":
+            del arrays["key_seek"]
+        else:
+            arrays["pts"] = arrays["pts"][::-1].copy()
+        np.savez(stored, **arrays)
+    frames, stats = read_with_index_dir(videos["mp4"], tmp_path)
+    assert stats.indexed_files == 1 and np.array_equal(frames, expected)
+    assert str(stored) in caplog.text or "h264.mp4" in caplog.text
+    assert read_with_index_dir(videos["mp4"], tmp_path)[1].indexed_files == 0  # rewritten
+
+
+def test_an_unwritable_index_dir_warns_once_and_reads_on(videos, tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the directory should be")
+    reader = PyAVReader(index_dir=blocker / "index")
+    for kind in ("mp4", "webm"):
+        (frames,) = reader.read(videos[kind], [FrameRequest((0.2,), H, W)])
+        assert np.array_equal(frames[0], sequential(videos[kind])[1][5])
+    assert caplog.text.count("cannot store packet indexes") == 1
