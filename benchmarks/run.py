@@ -86,10 +86,22 @@ def decoding_section(args, out: dict) -> list[str]:
     )
     tables.append(
         report.table(
-            "Per video: index pass, student+teacher in one read, conversions",
-            ("video", "index share of a cold 8-frame read", "x two reads", "conversions / kept"),
+            "Per video: packet index, student+teacher in one read, conversions",
+            (
+                "video",
+                "index pass, share of a first 8-frame read",
+                "index file, share of a later one",
+                "x two reads",
+                "conversions / kept",
+            ),
             [
-                (v["video"], v["index_share"], v["x_two_reads"], f"{v['conversions']}/{v['kept']}")
+                (
+                    v["video"],
+                    v["index_share"],
+                    v["index_file_share"],
+                    v["x_two_reads"],
+                    f"{v['conversions']}/{v['kept']}",
+                )
                 for v in per_video
             ],
         )
@@ -133,20 +145,21 @@ def throughput_section(args, out: dict) -> list[str]:
     out.update(train=train, inference=infer, execution=options)
     return [
         report.table(
-            "Data loading (later epochs: frame and index caches warm) vs training step "
-            "(embedded dataset, DKP, configured workers)",
+            "Data loading vs training step (embedded dataset, DKP, configured workers)",
             (
                 "workers",
                 "batch",
-                "data batches/s, 1st epoch",
-                "data batches/s",
+                "data batches/s, 1st epoch of 1st run",
+                "1st epoch of later runs",
+                "later epochs",
                 "train steps/s",
-                "data / train",
+                "later epochs / train",
             ),
             [
                 (
                     train["workers"],
                     train["batch_size"],
+                    train["data_batches_s_first_run"],
                     train["data_batches_s_first"],
                     train["data_batches_s"],
                     train["train_steps_s"],

@@ -434,7 +434,7 @@ class PyAVReader:
             for key, targets in passes:
                 frames = self._frames_from(path, container, stream, index, key, targets)
                 for pts, frame in _shown_frames(frames, targets):
-                    _deliver(frame, wanted[pts], outputs, self._reformatters)
+                    _deliver(frame, wanted[pts], outputs, self._reformatters, self.threads)
         _store_cached(self.cache, cache_key, wanted, outputs)
         return outputs
 
@@ -538,25 +538,25 @@ class PyAVReader:
         codec = stream.codec_context
         pending = set(targets)
         decoded = 0
-
-        def frames_of(packet: Packet | None) -> Iterator[VideoFrame]:
-            nonlocal decoded
-            # packet.decode() on the final, empty packet of a demux also drains the decoder.
-            for frame in codec.decode(packet) if packet is None else packet.decode():
+        skip_mode = None
+        for packet in packets:
+            pts = packet.pts
+            if self.skip_nonref:  # decided per packet: the decoder reads it as each one goes in
+                mode = "DEFAULT" if pts is None or pts in pending else "NONREF"
+                if mode != skip_mode:
+                    codec.skip_frame = skip_mode = mode
+            pending.discard(pts)
+            # The final, empty packet of a demux drains the decoder too.
+            frames = packet.decode()
+            if not pending:  # drained whole, so that stats count every frame decoded
+                frames += codec.decode(None)
+            decoded += len(frames)
+            self.stats.decoded_frames += len(frames)
+            for frame in frames:
                 if frame.pts is None:
                     raise VideoDecodeError(path, "decoded a frame without a timestamp")
-                self.stats.decoded_frames += 1
-                decoded += 1
                 yield frame
-
-        for packet in packets:
-            wanted = packet.pts is None or packet.pts in pending
-            if self.skip_nonref:  # decided per packet: the decoder reads it as each one goes in
-                codec.skip_frame = "DEFAULT" if wanted else "NONREF"
-            yield from frames_of(packet)
-            pending.discard(packet.pts)
-            if not pending:  # drained whole, so that stats count every frame decoded
-                yield from list(frames_of(None))
+            if not pending:
                 break
         if not decoded:
             raise VideoDecodeError(path, "the decoder returned no frames")
@@ -586,17 +586,21 @@ def _deliver(
     sizes: dict[tuple[int, int], list[tuple[int, int]]],
     outputs: list[np.ndarray],
     reformatters: dict[tuple[int, int], VideoReformatter],
+    threads: int,
 ) -> None:
     """Convert ``frame`` once per wanted size (inside swscale) and copy it into its slots.
 
     One reformatter per output size keeps its swscale context between frames; a fresh one
     per frame (``frame.to_ndarray(width=..)``) spends most of a small conversion setting up.
+    ``threads`` as the decoder's: swscale's default (one per core) makes a small frame's
+    conversion 4x slower on 2 cores, and DataLoader workers already use the cores.
     """
     for (h, w), slots in sizes.items():
         reformatter = reformatters.get((h, w))
         if reformatter is None:
             reformatter = reformatters[(h, w)] = VideoReformatter()
-        rgb = reformatter.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
+        rgb = reformatter.reformat(frame, width=w, height=h, format="rgb24", threads=threads)
+        rgb = rgb.to_ndarray()
         for r, slot in slots:
             outputs[r][slot] = rgb
 
