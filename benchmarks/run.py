@@ -132,6 +132,7 @@ def memory_section(args, out: dict) -> list[str]:
 def throughput_section(args, out: dict) -> list[str]:
     reps = args.reps
     train = throughput.data_vs_train(batches=8 if args.quick else 24, reps=reps)
+    fit = throughput.fit_rate(epochs=2)
     synthetic = sorted((throughput.ROOT / "data" / "synthetic" / "videos").glob("*.mp4"))
     source = inputs.ensure(inputs.VideoSpec("h264", 30, 640, 360, 30.0 if args.quick else 120.0))
     infer = [
@@ -142,12 +143,13 @@ def throughput_section(args, out: dict) -> list[str]:
         throughput.execution_options("embedded", synthetic[0], 16, 4, 3 * reps, args.compile),
         throughput.execution_options("paper", source, 20, 5, reps, False),
     ]
-    out.update(train=train, inference=infer, execution=options)
+    out.update(train=train, fit=fit, inference=infer, execution=options)
     return [
         report.table(
             "Data loading vs training step (embedded dataset, DKP, configured workers)",
             (
                 "workers",
+                "torch threads",
                 "batch",
                 "data batches/s, 1st epoch of 1st run",
                 "1st epoch of later runs",
@@ -158,6 +160,7 @@ def throughput_section(args, out: dict) -> list[str]:
             [
                 (
                     train["workers"],
+                    train["torch_threads"],
                     train["batch_size"],
                     train["data_batches_s_first_run"],
                     train["data_batches_s_first"],
@@ -166,6 +169,11 @@ def throughput_section(args, out: dict) -> list[str]:
                     train["data_over_train"],
                 )
             ],
+        ),
+        report.table(
+            "A real fit: dkp-train experiment=dkp on the embedded data, 2 epochs, no validation",
+            ("torch threads", "steps/s, epoch 1", "steps/s, epoch 2", "waiting for data"),
+            [(fit["torch_threads"], *fit["steps_s"], f"{100 * fit['data_wait_share']:.1f} %")],
         ),
         report.table(
             "Inference on CPU: DKP vs the teacher alone on n_s frames (videos/s)",

@@ -9,19 +9,22 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from pytorch_lightning.profilers import SimpleProfiler
 
 from benchmarks.decoding import uniform_times
 from benchmarks.timing import best, interleaved, ratio
+from dkp.cpu_threads import set_torch_threads, torch_threads
 from dkp.data.batch import Batch
 from dkp.data.dataset import ClipSample, collate_clips
 from dkp.data.video import FrameRequest, PyAVReader
 from dkp.evaluation.cost import CostModel, cost_model, frame_gmacs
-from dkp.train import CONFIG_DIR, build_object, check_streams
+from dkp.train import CONFIG_DIR, build, build_object, check_streams
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,18 +107,80 @@ def data_vs_train(batches: int, reps: int) -> dict:
             loss.backward()
             optimizer.step()
 
-    t = interleaved({"data": load, "train": train}, reps)
+    threads = torch_threads(cfg.torch_threads, datamodule.num_workers) or torch.get_num_threads()
+    before, _ = torch.get_num_threads(), torch.set_num_threads(threads)  # as dkp-train runs
+    try:
+        t = interleaved({"data": load, "train": train}, reps)
+    finally:
+        torch.set_num_threads(before)
     # Workers refill their prefetch queue while the other method runs, so that many batches of
     # each timed stretch were ready before it began: only the rest were loaded in it.
     ready = (loader.prefetch_factor or 0) * loader.num_workers
     return {
         "workers": datamodule.num_workers,
+        "torch_threads": threads,
         "batch_size": datamodule.batch_size,
         "data_batches_s_first_run": first_run,
         "data_batches_s_first": later_run,
         "data_batches_s": (batches - ready) / best(t["data"]),
         "train_steps_s": batches / best(t["train"]),
         "data_over_train": (batches - ready) / batches * ratio(t, "train", "data"),
+    }
+
+
+class _EpochClock(pl.Callback):
+    """Wall time of each training epoch."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self._began = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        self.seconds.append(time.perf_counter() - self._began)
+
+
+def fit_rate(epochs: int = 2, overrides: tuple[str, ...] = ()) -> dict:
+    """A real ``dkp-train experiment=dkp`` fit on the embedded data (no validation): steps/s
+    of each epoch and the share of the last one the loop spent waiting for a batch."""
+    with tempfile.TemporaryDirectory() as out:
+        cfg = config(
+            [
+                "experiment=dkp",
+                "model.teacher_ckpt=null",
+                "model.freeze_teacher=false",
+                f"data.root={ROOT / 'data' / 'synthetic'}",
+                f"paths.cache_dir={out}",
+                f"trainer.max_epochs={epochs}",
+                "trainer.limit_val_batches=0",
+                "trainer.enable_progress_bar=false",
+                "trainer.enable_model_summary=false",
+                "logger=none",
+                "~callbacks",
+                *overrides,
+            ]
+        )
+        with open_dict(cfg):
+            cfg.paths.output_dir = out
+        pl.seed_everything(cfg.seed)
+        datamodule, module, trainer = build(cfg)
+        clock, profiler = _EpochClock(), SimpleProfiler()
+        trainer.callbacks.append(clock)
+        trainer.profiler = profiler
+        before = torch.get_num_threads()
+        try:
+            set_torch_threads(cfg.torch_threads, trainer, datamodule.num_workers)
+            threads = torch.get_num_threads()
+            trainer.fit(module, datamodule=datamodule)
+        finally:
+            torch.set_num_threads(before)
+    steps = trainer.num_training_batches
+    waits = profiler.recorded_durations["[_TrainingEpochLoop].train_dataloader_next"]
+    return {
+        "torch_threads": threads,
+        "steps_s": [steps / s for s in clock.seconds],
+        "data_wait_share": sum(waits[-steps:]) / clock.seconds[-1],
     }
 
 

@@ -15,6 +15,7 @@ import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from dkp.cpu_threads import set_torch_threads
 from dkp.evaluation.cost import cost_summary
 from dkp.jobs import run_job
 from dkp.modules import load_module
@@ -38,6 +39,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         callbacks=instantiate_group(cfg.get("callbacks")),
         logger=instantiate_group(cfg.get("logger")) or False,
     )
+    set_torch_threads(cfg.get("torch_threads"), trainer, datamodule.num_workers)
     run = trainer.validate if cfg.split == "val" else trainer.test
     scored = run(model, datamodule=datamodule, verbose=True)
     records = datamodule.dataset(cfg.split).records  # loaded here too under ddp_spawn

@@ -12,6 +12,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dkp.cpu_threads import set_torch_threads
 from dkp.evaluation.cost import cost_summary
 from dkp.jobs import run_job
 from dkp.modules.base import VideoModule
@@ -83,6 +84,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit (resuming from ``ckpt_path`` if set), test the best checkpoint; return the results."""
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
+    set_torch_threads(cfg.get("torch_threads"), trainer, datamodule.num_workers)
     resume = cfg.get("ckpt_path")
     if resume:  # refused here, naming the file, if unsafe, unreadable or another model's
         require_kind(resume, model.kind, "ckpt_path resumes a run of the same model.")

@@ -38,6 +38,10 @@ CASES = {
         TEACHER + ["data.num_classes=5"],
         "data.num_classes: config says 5 but the train split's annotations list 8 classes",
     ),
+    "torch threads not a count": (
+        TEACHER + ["torch_threads=0"],
+        "torch_threads: 0 is not 'auto', null or a count >= 1",
+    ),
     "model predicts other classes than the data has": (
         TEACHER + ["model.net.num_classes=5"],
         "data.num_classes: the data has 8 classes but the model predicts 5",
