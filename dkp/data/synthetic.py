@@ -36,13 +36,15 @@ each ability alone fails on half of them:
   Luma only (yuv420p halves chroma) and CRF 12 keep the textures intact through H.264.
 * **Brief event** classes (default 4): the same object appears during the segment, but flat
   (the textures' mean), so the teacher's frames show nothing class-specific. The class is
-  given only by a brief event (0.5 s, 5 frames): a large disc of a class colour (red, green,
-  blue, yellow, ...), visible even at 16x16, once at a random time inside the segment (twice,
-  with probability 1/2, in segments of 6 s or more). A few sparse frames mostly miss it
-  (8 evenly spaced frames hit an event in ~40 % of the default brief-event videos, 16 in
-  ~60 %); one frame every 0.5 s always does.
+  given only by brief events (0.5 s, 5 frames): a large disc of a class colour (red, green,
+  blue, yellow, ...), visible even at 16x16, that flashes again and again through the
+  segment, about once per second of it (``event_spacing``), each time at a random moment of
+  its own slot and never merging with the next. A longer action holds more flashes, as a
+  fine texture is on screen for longer; half the action shows none, so one frame inside it
+  hits a flash about half the time (1 evenly spaced frame hits one in ~38 % of the default
+  brief-event videos, 8 in ~82 %, 16 in ~93 %); one frame every 0.5 s always does.
 * **Untrimmed** like ActivityNet: durations are log-uniform in [5, 60] s. Videos shorter than
-  12 s are mostly (70-95 %) filled by the action; longer ones contain it in one segment of
+  24 s are mostly (70-95 %) filled by the action; longer ones contain it in one segment of
   U(4, 8) s at a random place, the rest is background. So short videos are easy and long ones
   hide short actions, which is where sampling one frame every r seconds beats sampling a fixed
   number of frames per video.
@@ -79,7 +81,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: Bump when the rendering changes, so that :func:`ensure_dataset` regenerates old copies.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 ANNOTATION_NAME = "activity_net.v1-3.min.json"
 MANIFEST_NAME = "manifest.json"
 VIDEO_DIR = "videos"
@@ -91,6 +93,7 @@ _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-
 _ID_LENGTH = 11
 _MEAN_LUMA = 128.0  # the mean of every object texture, and the flat object's luma
 _TAPER = 6  # pixels over which the texture amplitude ramps up from the object's edge
+_EVENT_GAP = 1  # frames without a flash between two consecutive events of a segment
 
 # Fine-detail textures: a 2x2 cell of deviations from the mean (x amplitude), so period 2 px.
 # Every cell sums to zero, so any 2x2 average of the texture is exactly the mean.
@@ -138,13 +141,12 @@ class SyntheticConfig:
     videos_per_class: tuple[int, int, int] = (48, 16, 24)
     min_duration: float = 5.0
     max_duration: float = 60.0
-    short_duration: float = 12.0  # shorter videos are mostly filled by the action
+    short_duration: float = 24.0  # shorter videos are mostly filled by the action
     short_fill: tuple[float, float] = (0.7, 0.95)  # fraction of a short video the action fills
     min_segment: float = 4.0  # action length in longer videos: U(min_segment, max_segment)
     max_segment: float = 8.0
     event_duration: float = 0.5
-    two_event_probability: float = 0.5  # chance of a second event in a long enough segment
-    two_event_min_segment: float = 6.0
+    event_spacing: float = 1.0  # mean seconds of action per brief event (inf: a single event)
     multi_label_fraction: float = 0.03
     object_size: int = 24
     texture_amplitude: float = 48.0  # luma deviation of the stripes (dots reach 1.5x)
@@ -203,7 +205,10 @@ class SyntheticConfig:
             round(self.min_duration * self.fps) >= 2 * self.event_frames + 2,
             "min_duration too short for two segments holding an event each",
         )
-        need(0 <= self.two_event_probability <= 1, "two_event_probability in [0, 1]")
+        need(
+            self.event_spacing * self.fps >= self.event_frames + _EVENT_GAP,
+            "event_spacing must exceed event_duration by a frame (events must not merge)",
+        )
         need(0 <= self.multi_label_fraction <= 1, "multi_label_fraction in [0, 1]")
         need(
             2 * _TAPER < self.object_size <= min(self.width, self.height),
@@ -307,19 +312,24 @@ def _place_segment(
 def _place_events(
     rng: np.random.Generator, config: SyntheticConfig, start: int, end: int
 ) -> tuple[int, ...]:
+    """Start frames of the events of a brief-event segment ``[start, end)``, in order.
+
+    About one per ``event_spacing`` seconds of action: the segment's length over the spacing,
+    rounded down or up at random so that the mean is exact, at least one and at most what
+    fits. The segment is cut into that many equal slots, each holding one event at a random
+    place that ends ``_EVENT_GAP`` frames before its slot does (the last slot excepted), so
+    two events never merge into one longer flash.
+    """
     n = config.event_frames
     length = end - start
-    two = (
-        length >= config.two_event_min_segment * config.fps
-        and length >= 2 * n
-        and rng.random() < config.two_event_probability
-    )
-    if not two:
-        return (start + int(rng.integers(0, length - n + 1)),)
-    half = start + length // 2
-    first = start + int(rng.integers(0, half - start - n + 1))
-    second = half + int(rng.integers(0, end - half - n + 1))
-    return first, second
+    count = math.floor(length / (config.event_spacing * config.fps) + rng.random())
+    count = min(max(count, 1), max(1, length // (n + _EVENT_GAP)))
+    bounds = [start + length * i // count for i in range(count + 1)]
+    events = []
+    for i in range(count):
+        room = bounds[i + 1] - bounds[i] - n - (_EVENT_GAP if i < count - 1 else 0)
+        events.append(bounds[i] + int(rng.integers(0, room + 1)))
+    return tuple(events)
 
 
 def _background_params(rng: np.random.Generator, config: SyntheticConfig) -> dict[str, Any]:

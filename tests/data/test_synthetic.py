@@ -1,3 +1,4 @@
+import itertools
 import json
 import subprocess
 import sys
@@ -213,11 +214,24 @@ def test_default_plan_is_balanced_untrimmed_and_has_a_few_multi_label_videos():
         for s in p.segments:
             assert 0 <= s.start < s.end <= p.num_frames
             assert (len(s.events) >= 1) == (s.label in brief)
-            assert len(s.events) <= 2
-            for e in s.events:
-                assert s.start <= e and e + config.event_frames <= s.end
+            assert all(s.start <= e and e + config.event_frames <= s.end for e in s.events)
+            # In order, and never touching: at least one frame without a flash between two.
+            assert all(b - a > config.event_frames for a, b in itertools.pairwise(s.events))
+    # Brief events recur: about one per event_spacing seconds of action.
+    segments = [s for p in plans for s in p.segments if s.events]
+    per_second = sum(len(s.events) for s in segments) / sum(s.end - s.start for s in segments)
+    assert per_second * config.fps * config.event_spacing == pytest.approx(1.0, abs=0.05)
+    long_actions = [s for s in segments if s.end - s.start >= 6 * config.fps]
+    assert min(len(s.events) for s in long_actions) >= 4
     long = [p for p in plans if p.num_frames >= 30 * config.fps]
     assert long and all(sum(s.end - s.start for s in p.segments) < 0.3 * p.num_frames for p in long)
+
+
+def test_an_infinite_event_spacing_gives_one_event_per_brief_segment():
+    config = replace(TINY, event_spacing=float("inf"), min_duration=20.0, max_duration=40.0)
+    brief = {name for name, group in class_groups(config) if group == BRIEF_GROUP}
+    segments = [s for p in plan_dataset(config) for s in p.segments if s.label in brief]
+    assert segments and all(len(s.events) == 1 for s in segments)
 
 
 def test_invalid_configs_are_refused():
@@ -228,6 +242,8 @@ def test_invalid_configs_are_refused():
         replace(TINY, min_duration=7.0),
         replace(TINY, object_size=100),
         replace(TINY, min_duration=0.5),
+        replace(TINY, event_spacing=0.5),  # 0.5 s events every 0.5 s would merge
+        replace(TINY, event_spacing=float("nan")),
     ):
         with pytest.raises(ValueError, match="SyntheticConfig"):
             bad.validate()
@@ -242,9 +258,8 @@ def test_fine_textures_are_distinct_at_64_and_the_same_flat_grey_at_32(design):
     for plan in plans:
         (seg,) = plan.segments
         i = (seg.start + seg.end) // 2
-        if seg.events:  # a frame away from the flash
-            i = seg.events[0] - 2 if seg.events[0] - 2 >= seg.start else seg.events[0] + 7
-            assert seg.start <= i < seg.end
+        flashes = {e + k for e in seg.events for k in range(DESIGN.event_frames)}
+        i = min(set(range(seg.start, seg.end)) - flashes, key=lambda f: abs(f - i))
         x, y = (int(v[i]) for v in object_positions(DESIGN, plan))
         big = decode(video_path(design, plan.video_id), 64)[i, ..., 1]
         inner = big[y + 6 : y + 18, x + 6 : x + 18]  # aligned with the texture's 2x2 cell
