@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,12 +50,15 @@ CURVE_FILE = "curve.json"  # not results.json: dkp-curves reads the points' own 
 
 
 def data_config(data_root: str | Path, overrides: Sequence[str] = ()):
-    """The ``data`` node of conf/exits.yaml for the dataset at ``data_root``."""
+    """The ``data`` node of conf/exits.yaml for the dataset at ``data_root``.
+
+    Composed outside a Hydra run, so ``paths.root_dir`` (which a run takes from its working
+    directory) is set here as a run would set it."""
+    root = os.environ.get("DKP_ROOT", os.getcwd())
+    fixed = [f"data.root={Path(data_root).resolve()}", f"paths.root_dir={root}", "ckpt_path=-"]
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(
-            "exits", overrides=[f"data.root={Path(data_root).resolve()}", "ckpt_path=-", *overrides]
-        )
+        cfg = compose("exits", overrides=[*fixed, *overrides])
     GlobalHydra.instance().clear()
     return cfg.data
 

@@ -35,3 +35,20 @@ def test_teacher_trains_on_each_format(data, tmp_path):
         assert 0.0 <= on_disk["metrics"][key] < 10.0, key
     assert on_disk["metrics"]["test/top5"] == 1.0  # 3 classes: every label is in the top 5
     assert results["cost"]["frames_teacher"] == 2.0  # sampling.n_t=2
+
+
+def test_exit_curves_data_config_resolves_outside_a_hydra_run(tmp_path, monkeypatch):
+    """``dkp.exit_curves`` composes the data config itself, with no Hydra run around it."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from dkp.exit_curves import data_config
+
+    monkeypatch.setattr(HydraConfig.instance(), "cfg", None)  # as in a fresh process
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DKP_ROOT", raising=False)
+    data = OmegaConf.to_container(data_config(tmp_path / "data"), resolve=True)
+    assert data["reader"]["index_dir"] == f"{tmp_path}/.cache/video_index"
+    monkeypatch.setenv("DKP_ROOT", str(tmp_path / "elsewhere"))
+    data = OmegaConf.to_container(data_config(tmp_path / "data"), resolve=True)
+    assert data["reader"]["index_dir"] == f"{tmp_path}/elsewhere/.cache/video_index"
