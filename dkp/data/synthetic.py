@@ -2,7 +2,7 @@
 
 ``make curves`` trains and evaluates on it, on 2 CPU cores, in minutes; no download is needed.
 ``python -m dkp.data.synthetic --out DIR`` (or ``dkp-synthetic``) writes, in about a minute on
-2 cores (26 MB on disk for the default 704 videos):
+2 cores (28 MB on disk for the default 704 videos):
 
 * ``DIR/videos/v_<id>.mp4``: H.264 (libx264, yuv420p, low CRF) videos, 64x64 pixels at 10 fps
   by default; ids are 11-character YouTube-like strings drawn from the seed.
