@@ -28,8 +28,11 @@ MAC_OPERATORS = ("conv", "linear", "matmul", "bmm", "einsum", "addmm")
 
 
 def count_gmacs(module: nn.Module, *inputs: torch.Tensor) -> float:
-    """GMACs of one forward pass of ``module`` on ``inputs`` (multiply-add operators only)."""
-    was_training = module.training
+    """GMACs of one forward pass of ``module`` on ``inputs`` (multiply-add operators only).
+
+    Counted in eval mode; every submodule gets its own mode back afterwards (a wrapper built
+    around an eval-mode network must not switch that network to training)."""
+    modes = [(m, m.training) for m in module.modules()]
     module.eval()
     try:
         with torch.no_grad():
@@ -38,7 +41,8 @@ def count_gmacs(module: nn.Module, *inputs: torch.Tensor) -> float:
             analysis.uncalled_modules_warnings(False)
             by_op = analysis.by_operator()
     finally:
-        module.train(was_training)
+        for m, training in modes:
+            m.training = training
     return sum(by_op.get(op, 0) for op in MAC_OPERATORS) / 1e9
 
 

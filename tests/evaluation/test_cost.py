@@ -60,6 +60,23 @@ def test_fusion_cost_by_hand():
     assert model.fusion(n_s, 0) == 0.0
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_counting_leaves_every_module_in_its_mode(training):
+    """Costs are counted in eval mode, then each submodule gets its own mode back: counting
+    a network in eval mode (e.g. before scoring it) must not switch its batch norm and
+    dropout to training."""
+    net = DKPNet(
+        FrameNet(build_backbone("resnet18", base_width=8), 5),
+        FrameNet(build_backbone("resnet18", base_width=8), 5),
+        propagation={"dim": 8, "heads": 2},
+    ).train(training)
+    net.teacher.eval()  # a mixed state must come back as it was, too
+    before = {name: m.training for name, m in net.named_modules()}
+    model = CostModel(frame_gmacs(net.student, 32), frame_gmacs(net.teacher, 32), fusion_net=net)
+    assert model.video(4, 2) > 0
+    assert {name: m.training for name, m in net.named_modules()} == before
+
+
 def test_paper_scale_dkp_matches_the_cited_30_5_gflops():
     # Student ResNet-18 at 112, teacher ResNet-50 at 224, n_s = 20, n_t = 5, 200 classes.
     student = FrameNet(build_backbone("resnet18"), 200)
