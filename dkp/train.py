@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from dkp.cpu_threads import set_torch_threads
 from dkp.evaluation.cost import cost_summary
 from dkp.jobs import run_job
+from dkp.last_checkpoint import LastCheckpoint
 from dkp.modules.base import VideoModule
 from dkp.modules.checkpoint import require_kind
 
@@ -80,6 +81,12 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
 
 
+def last_checkpoint(trainer: pl.Trainer) -> str:
+    """Where the run's ``last.ckpt`` is ("" without a LastCheckpoint callback)."""
+    callbacks = [c for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint)]
+    return next((c.last_model_path for c in callbacks if c.last_model_path), "")
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit (resuming from ``ckpt_path`` if set), test the best checkpoint; return the results."""
     pl.seed_everything(cfg.seed, workers=True)
@@ -91,6 +98,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    last = last_checkpoint(trainer)  # before testing, which restores callback states
     if cfg.get("test") and "test" in datamodule.splits:
         tested = trainer.test(
             model, datamodule=datamodule, ckpt_path=best or None, weights_only=True
@@ -109,7 +117,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "series": cfg.get("series"),
         "skipped_videos": model.skipped_videos,
         "best_checkpoint": best,
-        "last_checkpoint": str(Path(best).with_name("last.ckpt")) if best else "",
+        "last_checkpoint": last,
     }
     return results
 
