@@ -82,9 +82,10 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def last_checkpoint(trainer: pl.Trainer) -> str:
-    """Where the run's ``last.ckpt`` is ("" without a LastCheckpoint callback)."""
-    callbacks = [c for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint)]
-    return next((c.last_model_path for c in callbacks if c.last_model_path), "")
+    """The run's ``last.ckpt`` ("" if none was written). Read from disk: under ddp_spawn the
+    callbacks of this process never saw the training."""
+    paths = [c.path for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint)]
+    return next((str(p) for p in paths if p.is_file()), "")
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -98,7 +99,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    last = last_checkpoint(trainer)  # before testing, which restores callback states
     if cfg.get("test") and "test" in datamodule.splits:
         tested = trainer.test(
             model, datamodule=datamodule, ckpt_path=best or None, weights_only=True
@@ -117,7 +117,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "series": cfg.get("series"),
         "skipped_videos": model.skipped_videos,
         "best_checkpoint": best,
-        "last_checkpoint": last,
+        "last_checkpoint": last_checkpoint(trainer),
     }
     return results
 

@@ -51,6 +51,7 @@ def test_last_ckpt_holds_the_final_weights_and_is_the_only_one(tmp_path, every, 
     trainer = fit(tmp_path, every, validate, max_epochs=2)
     lasts = sorted(p.name for p in tmp_path.glob("last*.ckpt"))
     assert lasts == ["last.ckpt"]  # never last-v1.ckpt beside it
+    assert trainer.checkpoint_callbacks[1].path == tmp_path / "last.ckpt"
     assert saved_step(tmp_path / "last.ckpt") == trainer.global_step == 20
     final = trainer.lightning_module.layer.weight
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]["layer.weight"]
