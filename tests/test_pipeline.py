@@ -127,6 +127,36 @@ def test_eval_under_another_sampling(stages, tiny_dataset, tmp_path):
     assert (tmp_path / "results.json").is_file()
 
 
+def test_eval_scores_the_network_in_eval_mode(stages, tiny_dataset, tmp_path):
+    """dkp-eval's predictions callback counts GFLOPs after the first batch; every later batch
+    must still be scored by the eval-mode network: per-video scores equal the checkpoint's own
+    forward pass and the metrics those of a run without the callback."""
+    ckpt = stages["dkp"]["last_checkpoint"]
+    runs = {}
+    for name, extra in (("with", []), ("without", ["~callbacks.predictions"])):
+        cfg = compose_config(
+            "eval",
+            [f"ckpt_path={ckpt}", "split=val", "data.eval_batch_size=2", *STEPS[-2:], *extra],
+            tmp_path / name,
+            tiny_dataset,
+        )
+        runs[name] = run_job(cfg, evaluate)["metrics"]
+    assert runs["with"] == pytest.approx(runs["without"], abs=1e-6)
+    assert not (tmp_path / "without" / "predictions.jsonl").exists()
+
+    module = load_module(ckpt).eval()
+    records = load_activitynet(
+        tiny_dataset / "activity_net.v1-3.min.json", tiny_dataset / "videos", ["validation"]
+    ).records
+    dataset = VideoClipDataset(records, _sampling(module), _reader(), 32, 64)
+    with torch.no_grad():
+        probs = module.video_probs(collate_clips([dataset[i] for i in range(len(records))], 8))
+    lines = (tmp_path / "with" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == len(records) == 8
+    for row, p in zip(map(json.loads, lines), probs, strict=True):
+        assert row["top"][0][1] == pytest.approx(p.max().item(), abs=1e-5)
+
+
 def test_dkp_without_teacher_checkpoint_is_a_clear_error(stages, tiny_dataset, tmp_path):
     cfg = compose_config(
         "train", ["experiment=dkp", "model.teacher_ckpt=null", *STEPS], tmp_path, tiny_dataset
