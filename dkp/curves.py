@@ -33,7 +33,7 @@ FIXED_STYLES = {
     "Teacher": {"color": "tab:green", "marker": "D"},
     "Student": {"color": "tab:blue", "marker": "o"},
 }
-DKP_COLORS = ("tab:red", "tab:purple", "tab:brown", "crimson", "darkorange", "indigo")
+DKP_COLORS = ("tab:red", "tab:purple", "tab:brown", "black", "darkorange", "indigo")
 OTHER_COLORS = ("tab:orange", "tab:cyan", "tab:olive", "tab:pink", "tab:gray", "teal")
 OTHER_MARKERS = ("v", "P", "X", "<", ">", "h")
 
@@ -244,7 +244,8 @@ def write_tables(
 
 
 def _styles(names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Stable looks: fixed for Teacher/Student, bold reds for DKP series, thin others."""
+    """Stable looks: fixed for Teacher/Student, bold lines for DKP series (dashed under
+    fixed-interval sampling, so the two strategies read apart), thin others."""
     dkp = sorted(n for n in names if n.startswith("DKP"))
     other = sorted(n for n in names if n not in FIXED_STYLES and n not in dkp)
     styles: dict[str, dict[str, Any]] = {}
@@ -254,6 +255,7 @@ def _styles(names: Sequence[str]) -> dict[str, dict[str, Any]]:
         elif name in dkp:
             color = DKP_COLORS[dkp.index(name) % len(DKP_COLORS)]
             look = {"color": color, "marker": "s", "linewidth": 2.4, "markersize": 7, "zorder": 3}
+            look["linestyle"] = "--" if "fixed" in name.lower() else "-"
         else:
             i = other.index(name)
             look = {"color": OTHER_COLORS[i % len(OTHER_COLORS)], "linewidth": 1.2}
