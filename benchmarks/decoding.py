@@ -326,7 +326,6 @@ def rss_kb(field):
     line = next(x for x in open("/proc/self/status") if x.startswith(field))
     return int(line.split()[1])
 from benchmarks.decoding import full_decode, uniform_times
-from dkp.data.index_files import IndexFiles
 from dkp.data.video import FrameRequest, PyAVReader
 path, method, n, size, duration = Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:6])
 times = uniform_times(duration, n)
