@@ -108,7 +108,8 @@ def data_vs_train(batches: int, reps: int) -> dict:
             optimizer.step()
 
     threads = torch_threads(cfg.torch_threads, datamodule.num_workers) or torch.get_num_threads()
-    before, _ = torch.get_num_threads(), torch.set_num_threads(threads)  # as dkp-train runs
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # as dkp-train runs
     try:
         t = interleaved({"data": load, "train": train}, reps)
     finally:
