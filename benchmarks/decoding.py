@@ -8,23 +8,21 @@ frames converted, resized inside swscale). All decoders run one thread.
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 import dkp.data.video as video
 from benchmarks.timing import best, interleaved, ratio
-from dkp.data.index_files import IndexFiles
 from dkp.data.video import FrameRequest, PyAVReader
 
 try:  # optional: compared only where it installs (pip install decord)
@@ -112,37 +110,6 @@ def decode_costs(path: Path, reps: int) -> np.ndarray:
     return np.asarray([fastest[p] for p in sorted(fastest)])
 
 
-def opening_seconds(path: Path, reps: int) -> float:
-    """Seconds a fresh reader spends before decoding anything, the best of ``reps``: opening
-    the container (parsing its header) and loading the stored packet index. Paid once per
-    read, whatever the number of frames: not a cost per decoded frame."""
-    files = IndexFiles(index_dir(path))
-    spent = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        with av.open(str(path), metadata_errors="ignore") as container:
-            container.streams.video[0].thread_count = 1
-            arrays = files.load(video._file_key(path))
-        spent.append(time.perf_counter() - start)
-        assert arrays is not None, "the index should be on disk"
-    return min(spent)
-
-
-def conversion_seconds(path: Path, n: int, h: int, w: int, reps: int) -> float:
-    """Seconds the reader spends converting ``n`` decoded frames to RGB at ``h`` x ``w``, the
-    best of ``reps``: its share of a read that is not decoding."""
-    with av.open(str(path)) as container:
-        frames = list(itertools.islice(container.decode(video=0), n))
-    reformatter = VideoReformatter()
-    spent = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        for frame in frames:
-            reformatter.reformat(frame, width=w, height=h, format="rgb24", threads=1).to_ndarray()
-        spent.append(time.perf_counter() - start)
-    return min(spent)
-
-
 def mmaction2_accurate(path: Path, times: tuple[float, ...], h: int, w: int) -> list[np.ndarray]:
     """MMAction2's PyAVDecode(mode="accurate"): every frame up to the last wanted one to RGB,
     the wanted ones picked by index, then resized (as its Resize step does, bilinear)."""
@@ -187,20 +154,28 @@ def decord_batch(path: Path, times: tuple[float, ...], h: int, w: int, fps: floa
     return reader.get_batch(idx.astype(int).tolist()).asnumpy()
 
 
+@contextmanager
+def delivery_replaced(replacement: Callable[..., None]) -> Iterator[None]:
+    """Run the reader with ``replacement`` in place of its conversion and copy-out step."""
+    original = video._deliver
+    video._deliver = replacement
+    try:
+        yield
+    finally:
+        video._deliver = original
+
+
 def count_conversions(fn: Callable[[], object]) -> int:
     """How many (frame, size) conversions the reader made while ``fn`` ran."""
     calls = []
-    original = video._deliver
 
     def counting(frame, sizes, *rest):
         calls.append(len(sizes))
         return original(frame, sizes, *rest)
 
-    video._deliver = counting
-    try:
+    original = video._deliver
+    with delivery_replaced(counting):
         fn()
-    finally:
-        video._deliver = original
     return sum(calls)
 
 
@@ -226,11 +201,16 @@ def read_case(path: Path, f: Facts, costs: np.ndarray, n: int, size: int, reps: 
 
         return run
 
+    def decoding_only() -> None:
+        with delivery_replaced(lambda *_: None):
+            reader(True)()
+
     methods = {
         "mmaction2": lambda: mmaction2_accurate(path, times, size, size),
         "full": lambda: full_decode(path, times, size, size),
         "reader": reader(False),
         "reader_skip": reader(True),
+        "reader_decoding": decoding_only,
     }
     fps = 1.0 / float(f.times[1] - f.times[0])
     if decord is not None:
@@ -240,8 +220,7 @@ def read_case(path: Path, f: Facts, costs: np.ndarray, n: int, size: int, reps: 
     t = interleaved(methods, reps, once=("mmaction2", "full"))
     plain, skip = stats[False], stats[True]
     least, least_skip = least_work(f, times, False), least_work(f, times, True)
-    # the reader's time less its conversions, over a sequential decode's on the same frames
-    decoding = best(t["reader_skip"]) - conversion_seconds(path, n, size, size, reps)
+    # the reader's time with conversion switched off, over a sequential decode's on its frames
     sequential = float(costs[sorted(least_skip)].sum())
     row = {
         "n": n,
@@ -257,8 +236,7 @@ def read_case(path: Path, f: Facts, costs: np.ndarray, n: int, size: int, reps: 
         "x_full": ratio(t, "full", "reader"),
         "x_full_skip": ratio(t, "full", "reader_skip"),
         "skip_gain": ratio(t, "reader", "reader_skip"),
-        "per_frame_skip": decoding / sequential,
-        "per_frame_skip_unopened": (decoding - opening_seconds(path, reps)) / sequential,
+        "per_frame_skip": best(t["reader_decoding"]) / sequential,
     }
     if decord is not None:
         row["x_decord"] = ratio(t, "decord", "reader_skip")

@@ -61,7 +61,6 @@ def decoding_section(args, out: dict) -> list[str]:
                 "x full (skip)",
                 "skip gain",
                 "decode time / seq. same frames",
-                "same, less opening",
                 *(("x decord",) if has_decord else ()),
             ),
             [
@@ -79,7 +78,6 @@ def decoding_section(args, out: dict) -> list[str]:
                     r["x_full_skip"],
                     r["skip_gain"],
                     r["per_frame_skip"],
-                    r["per_frame_skip_unopened"],
                     *((r["x_decord"],) if has_decord else ()),
                 )
                 for r in rows

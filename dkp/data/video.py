@@ -16,19 +16,25 @@ packets while they are indexed, ``max_decoded_frames`` before each read decodes 
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import logging
+import mmap
 import os
 import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import av
 import numpy as np
+from av.codec.context import CodecContext
 from av.container import InputContainer
 from av.packet import Packet
 from av.stream import Discard
@@ -107,6 +113,7 @@ class DecodeStats:
     seeks: int = 0
     skipped_packets: int = 0  # demuxed after a seek that landed before the wanted keyframe
     indexed_files: int = 0  # demux passes made to index a file (not found in memory or on disk)
+    file_reads: int = 0  # reads that took the packets straight from the file, not the demuxer
     cache_hits: int = 0
 
 
@@ -222,13 +229,38 @@ _INDEX_ARRAYS = {
     "key_pts": np.int64,
     "key_seek": np.int64,
     "end": np.float64,
+    "packet_pos": np.int64,
+    "packet_size": np.int64,
+    "packet_dts": np.int64,
+    "codec": np.uint8,
 }
 _FRAME_ARRAYS = ("pts", "times", "decode_pos")
+_PACKET_ARRAYS = ("packet_pos", "packet_size", "packet_dts")
+_NO_TS = np.iinfo(np.int64).min  # a packet without a decode timestamp
+#: Decoders whose every input is the packet bytes and the parameters :data:`_CODEC_FIELDS`
+#: name, so a packet read from the file decodes exactly as the demuxed one.
+_FILE_READ_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1"})
+_CODEC_FIELDS = (
+    "width",
+    "height",
+    "pix_fmt",
+    "color_range",
+    "colorspace",
+    "color_primaries",
+    "color_trc",
+    "codec_tag",
+    "bits_per_coded_sample",
+)
 
 
 @dataclass(frozen=True)
 class _Index:
-    """Every frame's timestamp and the keyframes to seek to, from one demux pass (no decoding)."""
+    """Every frame's timestamp and the keyframes to seek to, from one demux pass (no decoding).
+
+    Where every packet's bytes lie in the file as the demuxer gives them (checked while
+    indexing), it also holds their places and the decoder's parameters, so that later reads
+    take the packets straight from the file: no container to open, no demuxer to seek.
+    """
 
     pts: np.ndarray  # int64 presentation timestamps of the shown frames, ascending
     times: np.ndarray  # float64 seconds from the first frame, aligned with pts
@@ -236,6 +268,27 @@ class _Index:
     key_pts: np.ndarray  # int64 presentation timestamps of the keyframes, ascending
     key_seek: np.ndarray  # int64 decode timestamps of the keyframes (a fallback seek target)
     end: float  # seconds from the first frame to the end of the last frame
+    packet_pos: np.ndarray  # int64 file offset of each packet's data, decode order; or empty
+    packet_size: np.ndarray  # int64 bytes of each packet, decode order; or empty
+    packet_dts: np.ndarray  # int64 decode timestamp of each packet (_NO_TS: none); or empty
+    codec: np.ndarray  # uint8 JSON of the decoder's name and parameters; or empty
+
+    @property
+    def file_reads(self) -> bool:
+        """Whether reads can take the packets straight from the file."""
+        return len(self.packet_pos) > 0
+
+    @cached_property
+    def decode_pts(self) -> np.ndarray:
+        """Presentation timestamp of each packet, in decode order."""
+        pts = np.empty_like(self.pts)
+        pts[self.decode_pos] = self.pts
+        return pts
+
+    @cached_property
+    def codec_params(self) -> dict:
+        """The decoder's name, extradata, time base and :data:`_CODEC_FIELDS`."""
+        return json.loads(self.codec.tobytes())
 
     def frames_at(self, times: Sequence[float]) -> np.ndarray:
         """Timestamp of the frame shown at each time: the last one starting at or before it."""
@@ -259,6 +312,11 @@ class _Index:
                 passes.append((key, [target]))
         return passes
 
+    def packet_span(self, key: int, targets: list[int]) -> tuple[int, int]:
+        """First and last place in decode order of the packets a pass decodes."""
+        pos = self.decode_pos[np.searchsorted(self.pts, [key, *targets])]
+        return int(pos[0]), int(pos[1:].max())
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The index as named arrays, for :class:`IndexFiles`."""
         return {name: np.asarray(getattr(self, name)) for name in _INDEX_ARRAYS}
@@ -275,39 +333,118 @@ class _Index:
             raise ValueError("inconsistent index arrays")
         if np.any(np.diff(a["pts"]) <= 0) or np.any(np.diff(a["key_pts"]) <= 0):
             raise ValueError("timestamps not ascending")
-        return cls(**{name: (float(v) if v.ndim == 0 else v) for name, v in a.items()})
+        m = len(a["packet_pos"])
+        if (
+            any(a[x].shape != (m,) for x in _PACKET_ARRAYS)
+            or m not in (0, n)
+            or (m > 0) != (a["codec"].size > 0)
+        ):
+            raise ValueError("inconsistent packet arrays")
+        if m and (np.any(a["packet_pos"] < 0) or np.any(a["packet_size"] <= 0)):
+            raise ValueError("packets outside the file")
+        if not np.array_equal(np.sort(a["decode_pos"]), np.arange(n)):
+            raise ValueError("decode order is not a permutation")
+        index = cls(**{name: (float(v) if v.ndim == 0 else v) for name, v in a.items()})
+        if m:
+            try:
+                if index.codec_params["name"] not in _FILE_READ_CODECS:
+                    raise ValueError(f"codec {index.codec_params['name']!r}")
+            except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError) as exc:
+                raise ValueError(f"bad decoder parameters ({exc})") from exc
+        return index
 
     def frames_decoded(self, passes: list[tuple[int, list[int]]]) -> int:
         """How many frames the decoder outputs to serve ``passes`` without skipping any."""
-        total = 0
-        for key, targets in passes:
-            pos = self.decode_pos[np.searchsorted(self.pts, [key, *targets])]
-            total += int(pos[1:].max() - pos[0] + 1)
-        return total
+        return sum(last - first + 1 for first, last in (self.packet_span(*p) for p in passes))
+
+
+class _PacketPlaces:
+    """Where each demuxed packet's bytes lie in the file, checked byte for byte: a container
+    layer that stores them as they are (MP4, Matroska without lacing or compression) gives
+    every one; any packet that is not there, or carries side data, rules file reads out."""
+
+    _MAX_HEADER = 32  # bytes a container may put between a packet's position and its data
+
+    def __init__(self, path: StrPath) -> None:
+        self.places: list[int] | None = []
+        self._delta = 0
+        self._map: mmap.mmap | None = None
+        try:
+            with open(path, "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            self.places = None
+
+    def add(self, packet: Packet) -> None:
+        """Find ``packet`` (a non-empty one) in the file, or give file reads up."""
+        if self.places is None or self._map is None:
+            return
+        pos, size = packet.pos, packet.size
+        side_data = next(packet.iter_sidedata(), None) is not None
+        if pos < 0 or side_data or packet.is_discard or packet.is_corrupt:
+            self.places = None
+            return
+        data = bytes(packet)
+        for delta in (self._delta, *range(self._MAX_HEADER)):
+            if self._map[pos + delta : pos + delta + size] == data:
+                self._delta = delta
+                self.places.append(pos + delta)
+                return
+        self.places = None
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+
+
+def _codec_params(stream: VideoStream) -> np.ndarray:
+    """The decoder's name and parameters as JSON bytes, or none if file reads cannot use it."""
+    ctx = stream.codec_context
+    if ctx.name not in _FILE_READ_CODECS or not stream.time_base:
+        return np.empty(0, np.uint8)
+    params = {field: getattr(ctx, field) for field in _CODEC_FIELDS}
+    params.update(
+        name=ctx.name,
+        extradata=(ctx.extradata or b"").hex(),
+        time_base=[stream.time_base.numerator, stream.time_base.denominator],
+    )
+    return np.frombuffer(json.dumps(params).encode(), np.uint8)
 
 
 def _build_index(
     path: StrPath, container: InputContainer, stream: VideoStream, max_duration: float | None
 ) -> _Index:
     pts: list[int] = []  # in decode (demux) order
+    dts: list[int] = []
+    sizes: list[int] = []
     ends: list[int] = []
     keys: dict[int, int] = {}
     tb = float(stream.time_base)
     limit = None if max_duration is None else max_duration / tb
     first = None
-    for packet in container.demux(stream):
-        if packet.size == 0:  # the flush packet demux yields at the end
-            continue
-        if packet.pts is None:
-            raise VideoDecodeError(path, "packets without timestamps (raw elementary stream?)")
-        first = packet.pts if first is None else min(first, packet.pts)
-        if limit is not None and packet.pts - first > limit:  # stop before indexing it all
-            raise VideoDecodeError(path, f"packets run past max_duration={max_duration:g} s")
-        if packet.is_keyframe:
-            keys.setdefault(packet.pts, packet.dts if packet.dts is not None else packet.pts)
-        if not packet.is_discard:  # discarded packets (edit lists) are decoded but never shown
-            pts.append(packet.pts)
-            ends.append(packet.pts + (packet.duration or 0))
+    codec = _codec_params(stream)
+    places = _PacketPlaces(path) if codec.size else None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the flush packet demux yields at the end
+                continue
+            if packet.pts is None:
+                raise VideoDecodeError(path, "packets without timestamps (raw elementary stream?)")
+            first = packet.pts if first is None else min(first, packet.pts)
+            if limit is not None and packet.pts - first > limit:  # stop before indexing it all
+                raise VideoDecodeError(path, f"packets run past max_duration={max_duration:g} s")
+            if packet.is_keyframe:
+                keys.setdefault(packet.pts, packet.dts if packet.dts is not None else packet.pts)
+            if places is not None:
+                places.add(packet)
+            if not packet.is_discard:  # discarded packets (edit lists) are decoded, never shown
+                pts.append(packet.pts)
+                dts.append(_NO_TS if packet.dts is None else packet.dts)
+                sizes.append(packet.size)
+                ends.append(packet.pts + (packet.duration or 0))
+    finally:
+        if places is not None:
+            places.close()
     if not pts or not keys:
         raise VideoDecodeError(path, "no video frames")
     frame_pts, first_seen = np.unique(np.asarray(pts, np.int64), return_index=True)
@@ -316,6 +453,10 @@ def _build_index(
     if last == frame_pts[-1] and len(frame_pts) > 1:  # no packet durations: assume the median
         last += int(np.median(np.diff(frame_pts)))
     key_pts = np.asarray(sorted(keys), np.int64)
+    # File reads need one packet per frame (no repeated timestamps) found in the file.
+    file_reads = places is not None and places.places is not None and len(frame_pts) == len(pts)
+    packet_arrays = (places.places, sizes, dts) if file_reads else ([], [], [])
+    packet_pos, packet_size, packet_dts = (np.asarray(a, np.int64) for a in packet_arrays)
     return _Index(
         pts=frame_pts,
         times=(frame_pts - frame_pts[0]) * tb,
@@ -323,6 +464,10 @@ def _build_index(
         key_pts=key_pts,
         key_seek=np.asarray([keys[k] for k in key_pts.tolist()], np.int64),
         end=(last - int(frame_pts[0])) * tb,
+        packet_pos=packet_pos,
+        packet_size=packet_size,
+        packet_dts=packet_dts,
+        codec=codec if file_reads else np.empty(0, np.uint8),
     )
 
 
@@ -337,6 +482,49 @@ def _header_duration(container: InputContainer, stream: VideoStream) -> float | 
             seconds -= float(stream.start_time * stream.time_base)
         return seconds
     return None
+
+
+class _PacketFile:
+    """A video file read by the packet places of its index, and the decoder for them."""
+
+    #: Read a pass's packets with one read if the bytes between them are at most this many
+    #: more than theirs (an interleaved audio track's), else one read per packet.
+    _SPAN_SLACK = 1 << 16
+
+    def __init__(
+        self, path: StrPath, file: BinaryIO, codec: CodecContext, index: _Index, tb: Fraction
+    ) -> None:
+        self.path, self.file, self.codec, self.index, self.time_base = path, file, codec, index, tb
+
+    def read(self, first: int, last: int) -> list[Packet]:
+        """Packets ``first`` to ``last`` (decode order) with their timestamps."""
+        index = self.index
+        places = index.packet_pos[first : last + 1].tolist()
+        sizes = index.packet_size[first : last + 1].tolist()
+        start, stop = min(places), max(p + s for p, s in zip(places, sizes, strict=True))
+        if stop - start <= sum(sizes) + self._SPAN_SLACK:
+            self.file.seek(start)
+            span = memoryview(self.file.read(stop - start))
+            chunks = [span[p - start : p - start + s] for p, s in zip(places, sizes, strict=True)]
+        else:
+            chunks = [
+                os.pread(self.file.fileno(), s, p) for p, s in zip(places, sizes, strict=True)
+            ]
+        if any(len(c) != s for c, s in zip(chunks, sizes, strict=True)):
+            raise VideoDecodeError(self.path, "file is shorter than its packet index says")
+        pts = index.decode_pts[first : last + 1].tolist()
+        dts = index.packet_dts[first : last + 1].tolist()
+        packets = []
+        for chunk, p, d in zip(chunks, pts, dts, strict=True):
+            packet = Packet(chunk)
+            packet.pts, packet.dts = p, (None if d == _NO_TS else d)
+            packet.time_base = self.time_base
+            packets.append(packet)
+        return packets
+
+
+def _cache_key(file_key: FileKey, pts: int, h: int, w: int) -> CacheKey:
+    return (*file_key, pts, h, w)
 
 
 class PyAVReader:
@@ -416,27 +604,63 @@ class PyAVReader:
         outputs = _empty_outputs(requests)
         if not any(r.times for r in requests):
             return outputs
-
-        def cache_key(pts: int, h: int, w: int) -> CacheKey:
-            return (*file_key, pts, h, w)
-
-        with self._open(path) as (container, stream):
-            index = self._index(file_key, container, stream)
-            self._check_duration(path, index.end)
-            frame_pts = [index.frames_at(r.times) for r in requests]
-            wanted = _serve_cached(self.cache, cache_key, requests, frame_pts, outputs, self.stats)
-            passes = index.plan(sorted(wanted))
-            needed = index.frames_decoded(passes)
-            if self.max_decoded_frames is not None and needed > self.max_decoded_frames:
-                raise VideoDecodeError(
-                    path, f"needs {needed} decoded frames, over the limit {self.max_decoded_frames}"
-                )
-            for key, targets in passes:
-                frames = self._frames_from(path, container, stream, index, key, targets)
-                for pts, frame in _shown_frames(frames, targets):
-                    _deliver(frame, wanted[pts], outputs, self._reformatters, self.threads)
-        _store_cached(self.cache, cache_key, wanted, outputs)
+        index = self._known_index(file_key)
+        if index is not None and index.file_reads:
+            self.stats.file_reads += 1
+            with self._packet_file(path, index) as packets:
+                frames_from = functools.partial(self._frames_read, path, packets, index)
+                wanted = self._read_into(file_key, index, requests, outputs, frames_from)
+        else:
+            with self._open(path) as (container, stream):
+                index = self._index(file_key, container, stream)
+                frames_from = functools.partial(self._frames_from, path, container, stream, index)
+                wanted = self._read_into(file_key, index, requests, outputs, frames_from)
+        _store_cached(self.cache, functools.partial(_cache_key, file_key), wanted, outputs)
         return outputs
+
+    def _read_into(
+        self,
+        file_key: FileKey,
+        index: _Index,
+        requests: Sequence[FrameRequest],
+        outputs: list[np.ndarray],
+        frames_from: Callable[[int, list[int]], Iterator[VideoFrame]],
+    ) -> _Wanted:
+        """Fill ``outputs`` from the cache and from one forward pass per stretch of frames,
+        ``frames_from(keyframe, targets)`` decoding each; return what was decoded where."""
+        path = file_key[0]
+        self._check_duration(path, index.end)
+        frame_pts = [index.frames_at(r.times) for r in requests]
+        cache_key = functools.partial(_cache_key, file_key)
+        wanted = _serve_cached(self.cache, cache_key, requests, frame_pts, outputs, self.stats)
+        passes = index.plan(sorted(wanted))
+        needed = index.frames_decoded(passes)
+        if self.max_decoded_frames is not None and needed > self.max_decoded_frames:
+            raise VideoDecodeError(
+                path, f"needs {needed} decoded frames, over the limit {self.max_decoded_frames}"
+            )
+        for key, targets in passes:
+            for pts, frame in _shown_frames(frames_from(key, targets), targets):
+                _deliver(frame, wanted[pts], outputs, self._reformatters, self.threads)
+        return wanted
+
+    @contextmanager
+    def _packet_file(self, path: StrPath, index: _Index) -> Iterator[_PacketFile]:
+        """``path`` opened for reading packets at the places ``index`` holds, with a decoder
+        made from its stored parameters; every FFmpeg/OS error turned into ours."""
+        params = index.codec_params
+        self._check_pixels(path, params["width"], params["height"])
+        try:
+            with open(path, "rb") as file:
+                codec = av.CodecContext.create(params["name"], "r")
+                for field in _CODEC_FIELDS:
+                    setattr(codec, field, params[field])
+                codec.extradata = bytes.fromhex(params["extradata"]) or None
+                codec.thread_type = self.thread_type
+                codec.thread_count = self.threads
+                yield _PacketFile(path, file, codec, index, Fraction(*params["time_base"]))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise VideoDecodeError(path, _reason(exc)) from exc
 
     @contextmanager
     def _open(self, path: StrPath) -> Iterator[tuple[InputContainer, VideoStream]]:
@@ -450,11 +674,7 @@ class PyAVReader:
                 if ctx is None or not ctx.width or not ctx.height:
                     # FFmpeg found a stream but not its codec parameters (cut short, unknown).
                     raise VideoDecodeError(path, "video stream without a known codec or size")
-                if self.max_pixels is not None and ctx.width * ctx.height > self.max_pixels:
-                    raise VideoDecodeError(
-                        path,
-                        f"resolution {ctx.width}x{ctx.height} exceeds max_pixels={self.max_pixels}",
-                    )
+                self._check_pixels(path, ctx.width, ctx.height)
                 for other in container.streams:
                     if other.index != stream.index:
                         other.discard = Discard.all  # the demuxer skips their data entirely
@@ -464,27 +684,46 @@ class PyAVReader:
         except (av.error.FFmpegError, OSError) as exc:
             raise VideoDecodeError(path, _reason(exc)) from exc
 
+    def _check_pixels(self, path: StrPath, width: int, height: int) -> None:
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            raise VideoDecodeError(
+                path, f"resolution {width}x{height} exceeds max_pixels={self.max_pixels}"
+            )
+
     def _check_duration(self, path: StrPath, duration: float) -> None:
         if self.max_duration is not None and not duration <= self.max_duration:
             raise VideoDecodeError(
                 path, f"duration {duration:g} s exceeds max_duration={self.max_duration:g} s"
             )
 
-    def _index(self, file_key: FileKey, container: InputContainer, stream: VideoStream) -> _Index:
+    def _known_index(self, file_key: FileKey) -> _Index | None:
+        """The index of ``file_key`` kept in memory or stored on disk, or None."""
         index = self._indexes.get(file_key)
         if index is None:
             index = self._stored_index(file_key)
-            if index is None:
-                index = _build_index(file_key[0], container, stream, self.max_duration)
-                self.stats.indexed_files += 1
-                if self.index_files is not None:
-                    self.index_files.save(file_key, index.to_arrays())
-            self._indexes[file_key] = index
-            self._index_frames += len(index.pts)
-            while self._index_frames > self._INDEX_FRAMES_KEPT and len(self._indexes) > 1:
-                self._index_frames -= len(self._indexes.popitem(last=False)[1].pts)
-        self._indexes.move_to_end(file_key)
+            if index is not None:
+                self._keep(file_key, index)
+        else:
+            self._indexes.move_to_end(file_key)
         return index
+
+    def _index(self, file_key: FileKey, container: InputContainer, stream: VideoStream) -> _Index:
+        """The index of ``file_key``: known, or built by a demux pass (and stored)."""
+        index = self._known_index(file_key)
+        if index is None:
+            index = _build_index(file_key[0], container, stream, self.max_duration)
+            self.stats.indexed_files += 1
+            if self.index_files is not None:
+                self.index_files.save(file_key, index.to_arrays())
+            self._keep(file_key, index)
+        return index
+
+    def _keep(self, file_key: FileKey, index: _Index) -> None:
+        """Keep ``index`` in memory, dropping the least recently used beyond the frame bound."""
+        self._indexes[file_key] = index
+        self._index_frames += len(index.pts)
+        while self._index_frames > self._INDEX_FRAMES_KEPT and len(self._indexes) > 1:
+            self._index_frames -= len(self._indexes.popitem(last=False)[1].pts)
 
     def _stored_index(self, file_key: FileKey) -> _Index | None:
         arrays = self.index_files.load(file_key) if self.index_files is not None else None
@@ -521,12 +760,22 @@ class PyAVReader:
                 self.stats.skipped_packets += 1
             if first is None or first.pts != key:  # overshot, or hit the end: retry earlier
                 continue
-            yield from self._decode(path, stream, itertools.chain([first], packets), targets)
+            packets = itertools.chain([first], packets)
+            yield from self._decode(path, stream.codec_context, packets, targets)
             return
         raise VideoDecodeError(path, f"cannot seek to the keyframe at timestamp {key}")
 
+    def _frames_read(
+        self, path: StrPath, packets: _PacketFile, index: _Index, key: int, targets: list[int]
+    ) -> Iterator[VideoFrame]:
+        """Decoded frames from keyframe ``key`` on, its packets read straight from the file."""
+        self.stats.seeks += 1
+        packets.codec.flush_buffers()  # the previous pass drained it
+        first, last = index.packet_span(key, targets)
+        yield from self._decode(path, packets.codec, packets.read(first, last), targets)
+
     def _decode(
-        self, path: StrPath, stream: VideoStream, packets: Iterable[Packet], targets: list[int]
+        self, path: StrPath, codec: CodecContext, packets: Iterable[Packet], targets: list[int]
     ) -> Iterator[VideoFrame]:
         """Decode ``packets`` until every target's packet has gone in, then drain the decoder.
 
@@ -535,7 +784,6 @@ class PyAVReader:
         target back) are never decoded. With ``skip_nonref``, non-reference frames other than
         the targets are skipped too.
         """
-        codec = stream.codec_context
         pending = set(targets)
         decoded = 0
         skip_mode = None
@@ -547,7 +795,7 @@ class PyAVReader:
                     codec.skip_frame = skip_mode = mode
             pending.discard(pts)
             # The final, empty packet of a demux drains the decoder too.
-            frames = packet.decode()
+            frames = codec.decode(packet)
             if not pending:  # drained whole, so that stats count every frame decoded
                 frames += codec.decode(None)
             decoded += len(frames)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dkp.data import index_files
 from dkp.data.video import (
     FrameCache,
     FrameFolderReader,
@@ -500,7 +501,7 @@ def read_with_index_dir(path, index_dir, times=(0.1, 0.7, 1.5)):
 @pytest.mark.parametrize("kind", ["mp4", "webm", "vfr"])
 def test_index_files_spare_other_readers_the_demux_pass(videos, tmp_path, kind):
     first, first_stats = read_with_index_dir(videos[kind], tmp_path)
-    assert first_stats.indexed_files == 1 and len(list(tmp_path.glob("*.npz"))) == 1
+    assert first_stats.indexed_files == 1 and len(list(tmp_path.glob("*.idx"))) == 1
     again, stats = read_with_index_dir(videos[kind], tmp_path)
     assert stats.indexed_files == 0  # loaded from the file: nothing demuxed to index it
     assert np.array_equal(first, again)
@@ -518,20 +519,23 @@ def test_a_rewritten_video_gets_a_new_index(videos, tmp_path):
     assert np.array_equal(frames[0], ref_frames[-1])  # 5 s is past the end: the last frame
 
 
-@pytest.mark.parametrize("damage", ["garbage", "wrong arrays", "unordered"])
+@pytest.mark.parametrize("damage", ["garbage", "cut short", "wrong arrays", "unordered", "order"])
 def test_a_damaged_index_file_is_rebuilt_with_a_warning(videos, tmp_path, caplog, damage):
     expected, _ = read_with_index_dir(videos["mp4"], tmp_path)
-    (stored,) = tmp_path.glob("*.npz")
+    (stored,) = tmp_path.glob("*.idx")
     if damage == "garbage":
         stored.write_bytes(b"not an index")
+    elif damage == "cut short":
+        stored.write_bytes(stored.read_bytes()[:-10])
     else:
-        with np.load(stored) as arrays:
-            arrays = dict(arrays)
+        arrays = dict(index_files.decode(stored.read_bytes()))
         if damage == "wrong arrays":
             del arrays["key_seek"]
-        else:
+        elif damage == "unordered":
             arrays["pts"] = arrays["pts"][::-1].copy()
-        np.savez(stored, **arrays)
+        else:  # packets placed past each other: not a permutation of decode order
+            arrays["decode_pos"] = np.zeros_like(arrays["decode_pos"])
+        stored.write_bytes(index_files.encode(arrays))
     frames, stats = read_with_index_dir(videos["mp4"], tmp_path)
     assert stats.indexed_files == 1 and np.array_equal(frames, expected)
     assert str(stored) in caplog.text or "h264.mp4" in caplog.text
@@ -546,3 +550,79 @@ def test_an_unwritable_index_dir_warns_once_and_reads_on(videos, tmp_path, caplo
         (frames,) = reader.read(videos[kind], [FrameRequest((0.2,), H, W)])
         assert np.array_equal(frames[0], sequential(videos[kind])[1][5])
     assert caplog.text.count("cannot store packet indexes") == 1
+
+
+def warmed(reader, path):
+    """``reader`` after a first read of ``path`` (which builds its index), with fresh stats."""
+    reader.read(path, [FrameRequest((0.0,), 8, 8)])
+    reader.stats = type(reader.stats)()
+    return reader
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "webm", "vfr", "start_mp4", "start_mkv", "live"])
+@pytest.mark.parametrize("skip_nonref", [False, True])
+def test_packets_read_from_the_file_decode_as_the_demuxed_ones(videos, kind, skip_nonref):
+    path = videos[kind]
+    ref_times, _ = sequential(path)
+    duration = ref_times[-1] + (ref_times[-1] - ref_times[-2])
+    times = [(i + 0.5) * duration / 8 for i in range(8)] + [0.0, ref_times[-1], 99.0]
+    demuxed = PyAVReader(skip_nonref=skip_nonref)  # a first read: the demuxer's path
+    warm = warmed(PyAVReader(skip_nonref=skip_nonref), path)
+    check_against_sequential(warm, path, times)
+    assert warm.stats.file_reads == 1  # MP4 and Matroska keep every packet as it is
+    check_against_sequential(demuxed, path, times)
+    assert warm.stats.indexed_files == 0 and warm.stats.skipped_packets == 0
+    assert (warm.stats.decoded_frames, warm.stats.seeks) == (
+        demuxed.stats.decoded_frames,
+        demuxed.stats.seeks,
+    )
+    threaded = warmed(PyAVReader(threads=2, thread_type="FRAME", skip_nonref=skip_nonref), path)
+    check_against_sequential(threaded, path, times)
+
+
+def test_file_reads_count_the_least_work(videos):
+    path = videos["mp4"]
+    times = [i * 0.04 for i in (3, 5, 13, 15, 16, 30, 31, 49, 13)]
+    reader = warmed(PyAVReader(), path)
+    reader.read(path, [FrameRequest(times, H, W)])
+    assert reader.stats.file_reads == 1
+    assert (reader.stats.decoded_frames, reader.stats.seeks) == (least_work(path, times, False), 5)
+
+
+def test_streams_whose_packets_are_not_stored_whole_are_demuxed(tmp_path):
+    path = write_video(tmp_path / "h264.ts")  # MPEG-TS cuts packets into 188-byte pieces
+    reader = warmed(PyAVReader(), path)
+    check_against_sequential(reader, path, (0.0, 0.5, 1.1, 1.96))
+    assert reader.stats.file_reads == 0
+    assert reader.stats.indexed_files == 0 and reader.stats.seeks > 0
+
+
+def test_file_reads_check_the_resolution_limit(videos):
+    reader = warmed(PyAVReader(), videos["mp4"])
+    reader.max_pixels = W * H - 1
+    with pytest.raises(VideoDecodeError, match="exceeds max_pixels"):
+        reader.read(videos["mp4"], [FrameRequest((0.5,), H, W)])
+
+
+def test_a_file_cut_short_under_its_index_raises_naming_it(videos, tmp_path):
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(videos["mp4"].read_bytes())
+    reader = warmed(PyAVReader(), path)
+    stat = path.stat()
+    with open(path, "r+b") as f:  # same size and time as indexed, but the data is gone
+        f.truncate(stat.st_size // 2)
+        f.truncate(stat.st_size)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(VideoDecodeError, match="cut.mp4"):
+        reader.read(path, [FrameRequest((1.9,), H, W)])
+
+
+def test_index_files_round_trip_and_refuse_what_they_did_not_write():
+    arrays = {"a": np.arange(5, dtype=np.int64), "b": np.float64(2.5), "c": np.zeros(0, np.uint8)}
+    back = index_files.decode(index_files.encode(arrays))
+    assert list(back) == ["a", "b", "c"]
+    assert all(np.array_equal(back[k], v) and back[k].dtype == v.dtype for k, v in arrays.items())
+    data = index_files.encode({"o": np.arange(3)})
+    for bad in (b"", data[:-3], data.replace(b"<i8", b"|O8"), data.replace(b"[3]", b"[-1]")):
+        with pytest.raises(ValueError):
+            index_files.decode(bad)

@@ -159,7 +159,7 @@ def test_multirun_with_ddp_keeps_one_directory_per_job(odd_dataset, tmp_path):
         f"paths.cache_dir={tmp_path}/cache",
     )
     assert sorted(p.name for p in work.iterdir()) == ["sweep"]  # no outputs/ of rank 1
-    assert list((tmp_path / "cache" / "video_index").glob("*.npz"))  # ranks share the cache
+    assert list((tmp_path / "cache" / "video_index").glob("*.idx"))  # ranks share the cache
     assert sorted(p.name for p in (work / "sweep").iterdir()) == ["0", "1", "multirun.yaml"]
     for job, n_t in ((0, 1), (1, 2)):
         job_dir = work / "sweep" / str(job)
