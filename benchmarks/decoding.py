@@ -230,6 +230,7 @@ def read_case(path: Path, f: Facts, costs: np.ndarray, n: int, size: int, reps: 
         "decoded_skip": skip.decoded_frames,
         "min_skip": len(least_skip),
         "keyframes_skip": len(least_skip & set(f.keyframes)),
+        "file_reads": skip.file_reads == 1,
         "frames_full": int(np.searchsorted(f.times, max(times) + video.TIME_EPS, side="right")),
         "seconds": {k: best(v) for k, v in t.items()},
         "x_mmaction2": ratio(t, "mmaction2", "reader_skip"),

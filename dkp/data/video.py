@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 import av
 import numpy as np
@@ -222,9 +222,9 @@ def _store_cached(
             cache.put(cache_key(frame_id, h, w), outputs[r][slot].copy())
 
 
-_INDEX_ARRAYS = {
+_INDEX_ARRAYS = {  # what an index file stores; the frames' times follow from pts and time_base
     "pts": np.int64,
-    "times": np.float64,
+    "time_base": np.float64,
     "decode_pos": np.int64,
     "key_pts": np.int64,
     "key_seek": np.int64,
@@ -234,7 +234,7 @@ _INDEX_ARRAYS = {
     "packet_dts": np.int64,
     "codec": np.uint8,
 }
-_FRAME_ARRAYS = ("pts", "times", "decode_pos")
+_FRAME_ARRAYS = ("pts", "decode_pos")
 _PACKET_ARRAYS = ("packet_pos", "packet_size", "packet_dts")
 _NO_TS = np.iinfo(np.int64).min  # a packet without a decode timestamp
 #: Decoders whose every input is the packet bytes and the parameters :data:`_CODEC_FIELDS`
@@ -253,6 +253,16 @@ _CODEC_FIELDS = (
 )
 
 
+class _Pass(NamedTuple):
+    """One forward pass: the keyframe to start from, the frames wanted after it (ascending
+    timestamps), and the places in decode order of its first and last packet."""
+
+    key: int
+    targets: list[int]
+    first: int
+    last: int
+
+
 @dataclass(frozen=True)
 class _Index:
     """Every frame's timestamp and the keyframes to seek to, from one demux pass (no decoding).
@@ -263,7 +273,7 @@ class _Index:
     """
 
     pts: np.ndarray  # int64 presentation timestamps of the shown frames, ascending
-    times: np.ndarray  # float64 seconds from the first frame, aligned with pts
+    time_base: float  # seconds per timestamp unit
     decode_pos: np.ndarray  # int64 place of each frame (aligned with pts) in decode order
     key_pts: np.ndarray  # int64 presentation timestamps of the keyframes, ascending
     key_seek: np.ndarray  # int64 decode timestamps of the keyframes (a fallback seek target)
@@ -272,6 +282,11 @@ class _Index:
     packet_size: np.ndarray  # int64 bytes of each packet, decode order; or empty
     packet_dts: np.ndarray  # int64 decode timestamp of each packet (_NO_TS: none); or empty
     codec: np.ndarray  # uint8 JSON of the decoder's name and parameters; or empty
+
+    @cached_property
+    def times(self) -> np.ndarray:
+        """float64 seconds from the first frame, aligned with pts."""
+        return (self.pts - self.pts[0]) * self.time_base
 
     @property
     def file_reads(self) -> bool:
@@ -295,27 +310,28 @@ class _Index:
         i = np.searchsorted(self.times, np.asarray(times, np.float64) + TIME_EPS, side="right")
         return self.pts[np.clip(i - 1, 0, len(self.pts) - 1)]
 
-    def plan(self, targets: Sequence[int]) -> list[tuple[int, list[int]]]:
-        """Group ascending frame timestamps into forward passes: (keyframe to seek to, targets).
+    def plan(self, targets: Sequence[int]) -> list[_Pass]:
+        """Group ascending frame timestamps into forward passes, one per keyframe before them.
 
         Targets after the same keyframe share a pass; each other keyframe gets its own seek,
         since decoding on from a previous stretch would also decode the frames that follow
         its last target in decode order.
         """
-        passes: list[tuple[int, list[int]]] = []
-        for target in targets:
-            k = max(int(np.searchsorted(self.key_pts, target, side="right")) - 1, 0)
-            key = int(self.key_pts[k])
-            if passes and passes[-1][0] == key:
-                passes[-1][1].append(target)
+        targets = np.asarray(targets, np.int64)
+        k = np.maximum(np.searchsorted(self.key_pts, targets, side="right") - 1, 0)
+        keys = self.key_pts[k]
+        place = self.decode_pos[np.searchsorted(self.pts, np.concatenate([keys, targets]))]
+        key_place, target_place = place[: len(targets)].tolist(), place[len(targets) :].tolist()
+        passes: list[_Pass] = []
+        for key, target, first, last in zip(
+            keys.tolist(), targets.tolist(), key_place, target_place, strict=True
+        ):
+            if passes and passes[-1].key == key:
+                passes[-1].targets.append(target)
+                passes[-1] = passes[-1]._replace(last=max(passes[-1].last, last))
             else:
-                passes.append((key, [target]))
+                passes.append(_Pass(key, [target], first, last))
         return passes
-
-    def packet_span(self, key: int, targets: list[int]) -> tuple[int, int]:
-        """First and last place in decode order of the packets a pass decodes."""
-        pos = self.decode_pos[np.searchsorted(self.pts, [key, *targets])]
-        return int(pos[0]), int(pos[1:].max())
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The index as named arrays, for :class:`IndexFiles`."""
@@ -328,7 +344,8 @@ class _Index:
             raise ValueError(f"arrays {sorted(arrays)}, expected {sorted(_INDEX_ARRAYS)}")
         a = {name: np.asarray(arrays[name], dtype) for name, dtype in _INDEX_ARRAYS.items()}
         n, k = len(a["pts"]), len(a["key_pts"])
-        shapes_ok = a["end"].ndim == 0 and all(a[x].shape == (n,) for x in _FRAME_ARRAYS)
+        scalars_ok = a["end"].ndim == a["time_base"].ndim == 0
+        shapes_ok = scalars_ok and all(a[x].shape == (n,) for x in _FRAME_ARRAYS)
         if not (shapes_ok and n and k and a["key_seek"].shape == (k,)):
             raise ValueError("inconsistent index arrays")
         if np.any(np.diff(a["pts"]) <= 0) or np.any(np.diff(a["key_pts"]) <= 0):
@@ -342,7 +359,7 @@ class _Index:
             raise ValueError("inconsistent packet arrays")
         if m and (np.any(a["packet_pos"] < 0) or np.any(a["packet_size"] <= 0)):
             raise ValueError("packets outside the file")
-        if not np.array_equal(np.sort(a["decode_pos"]), np.arange(n)):
+        if np.any(a["decode_pos"] < 0) or np.any(np.bincount(a["decode_pos"], minlength=n) != 1):
             raise ValueError("decode order is not a permutation")
         index = cls(**{name: (float(v) if v.ndim == 0 else v) for name, v in a.items()})
         if m:
@@ -353,9 +370,9 @@ class _Index:
                 raise ValueError(f"bad decoder parameters ({exc})") from exc
         return index
 
-    def frames_decoded(self, passes: list[tuple[int, list[int]]]) -> int:
+    def frames_decoded(self, passes: list[_Pass]) -> int:
         """How many frames the decoder outputs to serve ``passes`` without skipping any."""
-        return sum(last - first + 1 for first, last in (self.packet_span(*p) for p in passes))
+        return sum(p.last - p.first + 1 for p in passes)
 
 
 class _PacketPlaces:
@@ -459,7 +476,7 @@ def _build_index(
     packet_pos, packet_size, packet_dts = (np.asarray(a, np.int64) for a in packet_arrays)
     return _Index(
         pts=frame_pts,
-        times=(frame_pts - frame_pts[0]) * tb,
+        time_base=tb,
         decode_pos=decode_pos,
         key_pts=key_pts,
         key_seek=np.asarray([keys[k] for k in key_pts.tolist()], np.int64),
@@ -608,7 +625,7 @@ class PyAVReader:
         if index is not None and index.file_reads:
             self.stats.file_reads += 1
             with self._packet_file(path, index) as packets:
-                frames_from = functools.partial(self._frames_read, path, packets, index)
+                frames_from = functools.partial(self._frames_read, path, packets)
                 wanted = self._read_into(file_key, index, requests, outputs, frames_from)
         else:
             with self._open(path) as (container, stream):
@@ -624,10 +641,10 @@ class PyAVReader:
         index: _Index,
         requests: Sequence[FrameRequest],
         outputs: list[np.ndarray],
-        frames_from: Callable[[int, list[int]], Iterator[VideoFrame]],
+        frames_from: Callable[[_Pass], Iterator[VideoFrame]],
     ) -> _Wanted:
         """Fill ``outputs`` from the cache and from one forward pass per stretch of frames,
-        ``frames_from(keyframe, targets)`` decoding each; return what was decoded where."""
+        ``frames_from(pass)`` decoding each; return what was decoded where."""
         path = file_key[0]
         self._check_duration(path, index.end)
         frame_pts = [index.frames_at(r.times) for r in requests]
@@ -639,8 +656,8 @@ class PyAVReader:
             raise VideoDecodeError(
                 path, f"needs {needed} decoded frames, over the limit {self.max_decoded_frames}"
             )
-        for key, targets in passes:
-            for pts, frame in _shown_frames(frames_from(key, targets), targets):
+        for step in passes:
+            for pts, frame in _shown_frames(frames_from(step), step.targets):
                 _deliver(frame, wanted[pts], outputs, self._reformatters, self.threads)
         return wanted
 
@@ -741,10 +758,11 @@ class PyAVReader:
         container: InputContainer,
         stream: VideoStream,
         index: _Index,
-        key: int,
-        targets: list[int],
+        step: _Pass,
     ) -> Iterator[VideoFrame]:
-        """Decoded frames from keyframe ``key`` on; seeks from the start if the demuxer misses."""
+        """Decoded frames of ``step`` from its keyframe on; seeks from the start if the demuxer
+        misses the keyframe."""
+        key = step.key
         k = int(np.searchsorted(index.key_pts, key))
         # Its presentation time lands most demuxers on the keyframe itself; its decode time
         # (earlier, with B-frames) is the fallback for those that index by it, then the start.
@@ -761,18 +779,19 @@ class PyAVReader:
             if first is None or first.pts != key:  # overshot, or hit the end: retry earlier
                 continue
             packets = itertools.chain([first], packets)
-            yield from self._decode(path, stream.codec_context, packets, targets)
+            yield from self._decode(path, stream.codec_context, packets, step.targets)
             return
         raise VideoDecodeError(path, f"cannot seek to the keyframe at timestamp {key}")
 
     def _frames_read(
-        self, path: StrPath, packets: _PacketFile, index: _Index, key: int, targets: list[int]
+        self, path: StrPath, packets: _PacketFile, step: _Pass
     ) -> Iterator[VideoFrame]:
-        """Decoded frames from keyframe ``key`` on, its packets read straight from the file."""
+        """Decoded frames of ``step`` from its keyframe on, its packets read from the file."""
         self.stats.seeks += 1
         packets.codec.flush_buffers()  # the previous pass drained it
-        first, last = index.packet_span(key, targets)
-        yield from self._decode(path, packets.codec, packets.read(first, last), targets)
+        yield from self._decode(
+            path, packets.codec, packets.read(step.first, step.last), step.targets
+        )
 
     def _decode(
         self, path: StrPath, codec: CodecContext, packets: Iterable[Packet], targets: list[int]
