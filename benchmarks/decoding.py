@@ -88,26 +88,56 @@ def least_work(f: Facts, times: tuple[float, ...], skip_nonref: bool) -> set[int
     return needed
 
 
-def decode_costs(path: Path, reps: int) -> np.ndarray:
-    """Seconds a one-thread sequential decode spends on each frame (presentation order),
-    demuxing its packet and decoding it, from the fastest of ``reps`` passes: what the same
-    frames cost when nothing is skipped or sought."""
-    passes = []
-    for _ in range(reps):
-        cost: dict[int, float] = {}
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_count = 1
-            start = time.perf_counter()
-            for packet in container.demux(stream):
-                packet.decode()
-                now = time.perf_counter()
-                if packet.size:
-                    cost[packet.pts] = now - start
-                start = now
-        passes.append(cost)
-    fastest = min(passes, key=lambda c: sum(c.values()))
-    return np.asarray([fastest[p] for p in sorted(fastest)])
+def sequential_costs(path: Path) -> np.ndarray:
+    """Seconds one one-thread sequential decode spends on each frame (presentation order),
+    demuxing its packet and decoding it: what the frames cost when nothing is skipped or
+    sought."""
+    cost: dict[int, float] = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_count = 1
+        start = time.perf_counter()
+        for packet in container.demux(stream):
+            packet.decode()
+            now = time.perf_counter()
+            if packet.size:
+                cost[packet.pts] = now - start
+            start = now
+    return np.asarray([cost[p] for p in sorted(cost)])
+
+
+def per_frame_case(path: Path, f: Facts, cases: tuple[tuple[int, int], ...], reps: int) -> dict:
+    """Per (n, size): a fresh reader's decode time (conversion switched off) over what a
+    sequential decode spends on exactly the frames it decoded. Each repetition makes one
+    sequential pass and each case's read, so that both see the same machine; either side's
+    time is its least-disturbed repetition."""
+    passes: list[np.ndarray] = []
+    methods: dict[str, Callable[[], object]] = {
+        "sequential": lambda: passes.append(sequential_costs(path))
+    }
+    for n, size in cases:
+        request = [FrameRequest(case_times(f, n), size, size)]
+
+        def read(request=request) -> None:
+            reader = PyAVReader(threads=1, skip_nonref=True, index_dir=index_dir(path))
+            with delivery_replaced(lambda *_: None):
+                reader.read(path, request)
+            assert reader.stats.indexed_files == 0, "the index should have come from its file"
+
+        methods[f"{n}x{size}"] = read
+    store_index(path)
+    t = interleaved(methods, reps)
+    ratios = {}
+    for n, size in cases:
+        frames = sorted(least_work(f, case_times(f, n), True))
+        sequential = min(float(costs[frames].sum()) for costs in passes)
+        ratios[(n, size)] = best(t[f"{n}x{size}"]) / sequential
+    return ratios
+
+
+def case_times(f: Facts, n: int) -> tuple[float, ...]:
+    """The times of an ``n``-frame case: uniformly spread over the whole video."""
+    return uniform_times(float(f.times[-1]) + float(f.times[1] - f.times[0]), n)
 
 
 def mmaction2_accurate(path: Path, times: tuple[float, ...], h: int, w: int) -> list[np.ndarray]:
@@ -184,11 +214,16 @@ def index_dir(path: Path) -> Path:
     return path.parent / "index"
 
 
-def read_case(path: Path, f: Facts, costs: np.ndarray, n: int, size: int, reps: int) -> dict:
-    """One (video, n frames, size) row: times, work and ratios of every method; ``costs`` are
-    :func:`decode_costs`. Each read is a fresh reader's, with the video's packet index on disk
-    (as in every epoch and run after a file's first read; :func:`index_case` times that one)."""
-    times = uniform_times(float(f.times[-1]) + float(f.times[1] - f.times[0]), n)
+def store_index(path: Path) -> None:
+    """Make sure the packet index of ``path`` is on disk, as after a video's first read."""
+    PyAVReader(index_dir=index_dir(path)).read(path, [FrameRequest((0.0,), 8, 8)])
+
+
+def read_case(path: Path, f: Facts, n: int, size: int, reps: int) -> dict:
+    """One (video, n frames, size) row: times, work and ratios of every method. Each read is a
+    fresh reader's, with the video's packet index on disk (as in every epoch and run after a
+    file's first read; :func:`index_case` times that one)."""
+    times = case_times(f, n)
     request = [FrameRequest(times, size, size)]
     stats = {}
 
@@ -201,27 +236,20 @@ def read_case(path: Path, f: Facts, costs: np.ndarray, n: int, size: int, reps: 
 
         return run
 
-    def decoding_only() -> None:
-        with delivery_replaced(lambda *_: None):
-            reader(True)()
-
     methods = {
         "mmaction2": lambda: mmaction2_accurate(path, times, size, size),
         "full": lambda: full_decode(path, times, size, size),
         "reader": reader(False),
         "reader_skip": reader(True),
-        "reader_decoding": decoding_only,
     }
     fps = 1.0 / float(f.times[1] - f.times[0])
     if decord is not None:
         methods["decord"] = lambda: decord_batch(path, times, size, size, fps)
-    PyAVReader(index_dir=index_dir(path)).read(path, [FrameRequest((0.0,), 8, 8)])
+    store_index(path)
     # The whole-video decodes take seconds, steady to a few %: one run each is enough.
     t = interleaved(methods, reps, once=("mmaction2", "full"))
     plain, skip = stats[False], stats[True]
     least, least_skip = least_work(f, times, False), least_work(f, times, True)
-    # the reader's time with conversion switched off, over a sequential decode's on its frames
-    sequential = float(costs[sorted(least_skip)].sum())
     row = {
         "n": n,
         "size": size,
@@ -237,7 +265,6 @@ def read_case(path: Path, f: Facts, costs: np.ndarray, n: int, size: int, reps: 
         "x_full": ratio(t, "full", "reader"),
         "x_full_skip": ratio(t, "full", "reader_skip"),
         "skip_gain": ratio(t, "reader", "reader_skip"),
-        "per_frame_skip": best(t["reader_decoding"]) / sequential,
     }
     if decord is not None:
         row["x_decord"] = ratio(t, "decord", "reader_skip")
@@ -281,7 +308,7 @@ def index_case(path: Path, f: Facts, reps: int) -> dict:
     file's first read ever) and from its stored file, as shares of the read."""
     request = [FrameRequest(uniform_times(float(f.times[-1]), 8), 112, 112)]
     stored = index_dir(path)
-    PyAVReader(index_dir=stored).read(path, [FrameRequest((0.0,), 8, 8)])
+    store_index(path)
     in_memory = PyAVReader(skip_nonref=True)
     in_memory.read(path, [FrameRequest((0.0,), 8, 8)])
     t = interleaved(

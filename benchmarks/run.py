@@ -29,9 +29,10 @@ def decoding_section(args, out: dict) -> list[str]:
     for spec in inputs.specs(seconds, heights):
         path = inputs.ensure(spec)
         facts = decoding.facts(path)
-        costs = decoding.decode_costs(path, args.reps)
+        per_frame = decoding.per_frame_case(path, facts, CASES, args.reps)
         for n, size in CASES:
-            row = {"video": spec.name, **decoding.read_case(path, facts, costs, n, size, args.reps)}
+            row = {"video": spec.name, **decoding.read_case(path, facts, n, size, args.reps)}
+            row["per_frame_skip"] = per_frame[(n, size)]
             rows.append(row)
             print(f"  {spec.name} n={n} size={size}: {row['x_mmaction2']:.1f}x", flush=True)
         per_video.append(

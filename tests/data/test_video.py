@@ -206,14 +206,22 @@ def least_work(path, times, skip_nonref):
     return len(needed)
 
 
-@pytest.mark.parametrize("kind", ["mp4", "mkv", "webm", "vfr", "start_mp4", "start_mkv", "live"])
+def uniform(path, n):
+    """``n`` times spread uniformly over the video, as evaluation samples them."""
+    ref_times, _ = sequential(path)
+    duration = ref_times[-1] + (ref_times[-1] - ref_times[-2])
+    return [(i + 0.5) * duration / n for i in range(n)]
+
+
+ALL_KINDS = ["mp4", "mkv", "webm", "vfr", "start_mp4", "start_mkv", "live"]
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
 @pytest.mark.parametrize("skip_nonref", [False, True])
 def test_decoded_frames_are_the_least_work_on_every_generated_video(videos, kind, skip_nonref):
     path = videos[kind]
-    ref_times, _ = sequential(path)
-    duration = ref_times[-1] + (ref_times[-1] - ref_times[-2])
-    for n in (3, 8, 25):  # uniformly spread, as evaluation samples them
-        times = [(i + 0.5) * duration / n for i in range(n)]
+    for n in (3, 8, 25):
+        times = uniform(path, n)
         reader = PyAVReader(skip_nonref=skip_nonref)
         reader.read(path, [FrameRequest(times, H, W), FrameRequest(times[::2], H // 2, W // 2)])
         assert reader.stats.decoded_frames == least_work(path, times, skip_nonref), n
@@ -559,13 +567,11 @@ def warmed(reader, path):
     return reader
 
 
-@pytest.mark.parametrize("kind", ["mp4", "mkv", "webm", "vfr", "start_mp4", "start_mkv", "live"])
+@pytest.mark.parametrize("kind", ALL_KINDS)
 @pytest.mark.parametrize("skip_nonref", [False, True])
 def test_packets_read_from_the_file_decode_as_the_demuxed_ones(videos, kind, skip_nonref):
     path = videos[kind]
-    ref_times, _ = sequential(path)
-    duration = ref_times[-1] + (ref_times[-1] - ref_times[-2])
-    times = [(i + 0.5) * duration / 8 for i in range(8)] + [0.0, ref_times[-1], 99.0]
+    times = [*uniform(path, 8), 0.0, sequential(path)[0][-1], 99.0]
     demuxed = PyAVReader(skip_nonref=skip_nonref)  # a first read: the demuxer's path
     warm = warmed(PyAVReader(skip_nonref=skip_nonref), path)
     check_against_sequential(warm, path, times)
