@@ -22,6 +22,7 @@ from benchmarks.timing import best, interleaved, ratio
 from dkp.cpu_threads import set_torch_threads, torch_threads
 from dkp.data.batch import Batch
 from dkp.data.dataset import ClipSample, collate_clips
+from dkp.data.indexing import index_videos
 from dkp.data.video import FrameRequest, PyAVReader
 from dkp.evaluation.cost import CostModel, cost_model, frame_gmacs
 from dkp.train import CONFIG_DIR, build, build_object, check_streams
@@ -65,9 +66,10 @@ def _rate(stream, batches: int) -> tuple[float, list]:
 def data_vs_train(batches: int, reps: int) -> dict:
     """Batches/s of the configured DataModule alone vs DKP training steps/s (embedded).
 
-    The loader's rate is taken in a run's first epoch (worker start-up included) with no
-    packet index stored (a dataset's first run) and with them stored (every later run), then
-    over later epochs, side by side with training steps on the batches it gave."""
+    The loader's rate is taken in a run's first epoch (worker start-up included): in a
+    dataset's first run, after the packet indexing that ``prepare_data`` does before a fit
+    (timed), and in a later run (indexes stored); then over later epochs, side by side with
+    training steps on the batches it gave."""
     with tempfile.TemporaryDirectory() as cache:
         cfg = config(
             [
@@ -87,7 +89,9 @@ def data_vs_train(batches: int, reps: int) -> dict:
             datamodule.setup("fit")
             return datamodule, datamodule.train_dataloader()
 
-        _, first_loader = fresh_loader()
+        first, first_loader = fresh_loader()
+        paths = [r.path for name in ("train", "val") for r in first.records(name).records]
+        indexing = index_videos(first.reader, paths, first.num_workers)  # as a fit's prepare_data
         first_run, _ = _rate(_epochs(first_loader), batches)
         del first_loader  # stops its workers
         datamodule, loader = fresh_loader()
@@ -121,6 +125,8 @@ def data_vs_train(batches: int, reps: int) -> dict:
         "workers": datamodule.num_workers,
         "torch_threads": threads,
         "batch_size": datamodule.batch_size,
+        "indexing_s": indexing.seconds,
+        "indexed_videos": indexing.built,
         "data_batches_s_first_run": first_run,
         "data_batches_s_first": later_run,
         "data_batches_s": (batches - ready) / best(t["data"]),

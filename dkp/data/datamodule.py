@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from dkp.data.dataset import VideoClipDataset, collate_clips
+from dkp.data.indexing import index_videos
 from dkp.data.records import RecordSet
 from dkp.data.samplers import ResumableLoader, ResumableSampler, ShardSampler
 from dkp.data.sampling import ClipSampling
@@ -36,7 +37,10 @@ class VideoDataModule(pl.LightningDataModule):
     machine in :meth:`prepare_data`; ``root`` is the dataset folder the configs build paths
     from; ``metric`` is the field's headline metric for this dataset (checkpoint selection);
     ``split`` is the official split number of datasets that have several (UCF-101, HMDB-51),
-    which their readers take from the config as ``${data.split}``.
+    which their readers take from the config as ``${data.split}``. With ``index_videos`` (and
+    a reader that stores packet indexes), :meth:`prepare_data` also indexes the videos of the
+    splits the trainer's stage reads that have no index yet, with ``num_workers`` processes,
+    so that no epoch waits for it (:mod:`dkp.data.indexing`).
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class VideoDataModule(pl.LightningDataModule):
         root: str | None = None,
         metric: str = "mAP",
         split: int | None = None,
+        index_videos: bool = True,
     ) -> None:
         super().__init__()
         if metric not in ("mAP", "top1", "top5"):
@@ -84,6 +89,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.root = root
         self.metric = metric
         self.split = split
+        self.index_videos = index_videos
         self.record_sets: dict[str, RecordSet] = {}
         self.datasets: dict[str, VideoClipDataset] = {}
         self._train_position: dict[str, int] = {}
@@ -92,13 +98,22 @@ class VideoDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         if self.prepare is not None:
             self.prepare()
+        reader = self.reader
+        if self.index_videos and isinstance(reader, PyAVReader) and reader.index_files is not None:
+            paths = [r.path for name in self._stage_splits() for r in self.records(name).records]
+            index_videos(reader, paths, self.num_workers)
+
+    def _stage_splits(self) -> tuple[str, ...]:
+        """The configured splits the attached trainer's current stage reads (none without)."""
+        fn = self.trainer.state.fn if self.trainer is not None else None
+        names = STAGE_SPLITS.get(fn.value, ()) if fn is not None else ()
+        return tuple(name for name in names if name in self.splits)
 
     @property
     def classes(self) -> list[str]:
         """Class names, from the first split that has been (or can be) loaded."""
         if not self.record_sets:
-            name = next(iter(self.splits))
-            self.record_sets[name] = self._load(name)
+            self.records(next(iter(self.splits)))
         return next(iter(self.record_sets.values())).classes
 
     def _load(self, name: str) -> RecordSet:
@@ -120,13 +135,17 @@ class VideoDataModule(pl.LightningDataModule):
         for name in names:
             self.dataset(name)
 
+    def records(self, name: str) -> RecordSet:
+        """The records of split ``name``, loaded on first use."""
+        if name not in self.record_sets:
+            self.record_sets[name] = self._load(name)
+        return self.record_sets[name]
+
     def dataset(self, name: str) -> VideoClipDataset:
         """The dataset of split ``name``, built on first use."""
         if name not in self.datasets:
-            if name not in self.record_sets:
-                self.record_sets[name] = self._load(name)
             self.datasets[name] = VideoClipDataset(
-                self.record_sets[name].records,
+                self.records(name).records,
                 self.sampling,
                 self.reader,
                 student_size=self.student_size,

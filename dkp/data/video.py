@@ -619,6 +619,27 @@ class PyAVReader:
                 num_frames=num_frames,
             )
 
+    def has_stored_index(self, path: StrPath) -> bool:
+        """Whether the packet index of this version of ``path`` is on disk (or in memory)."""
+        try:
+            file_key = _file_key(path)
+        except VideoDecodeError:
+            return False
+        if file_key in self._indexes:
+            return True
+        return self.index_files is not None and self.index_files.path_for(file_key).exists()
+
+    def ensure_index(self, path: StrPath) -> bool:
+        """Make sure ``path`` has its packet index (stored, with ``index_dir``); True if this
+        call built it. Raises :class:`VideoDecodeError` if the video cannot be indexed."""
+        file_key = _file_key(path)
+        if self._known_index(file_key) is not None:
+            return False
+        with self._open(path) as (container, stream):
+            index = self._index(file_key, container, stream)
+        self._check_duration(path, index.end)
+        return True
+
     def read(self, path: StrPath, requests: Sequence[FrameRequest]) -> list[np.ndarray]:
         """The frames shown at each request's times, resized; one array per request."""
         file_key = _file_key(path)
