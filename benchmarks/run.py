@@ -29,7 +29,8 @@ def decoding_section(args, out: dict) -> list[str]:
     for spec in inputs.specs(seconds, heights):
         path = inputs.ensure(spec)
         facts = decoding.facts(path)
-        per_frame = decoding.per_frame_case(path, facts, CASES, args.reps)
+        # at least 3: a ratio of two bests, each of a few seconds' runs on a shared machine
+        per_frame = decoding.per_frame_case(path, facts, CASES, max(3, args.reps))
         for n, size in CASES:
             row = {"video": spec.name, **decoding.read_case(path, facts, n, size, args.reps)}
             row["per_frame_skip"] = per_frame[(n, size)]
