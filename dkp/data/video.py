@@ -20,7 +20,6 @@ import functools
 import itertools
 import json
 import logging
-import mmap
 import os
 import re
 from collections import OrderedDict, deque
@@ -385,16 +384,15 @@ class _PacketPlaces:
     def __init__(self, path: StrPath) -> None:
         self.places: list[int] | None = []
         self._delta = 0
-        self._map: mmap.mmap | None = None
+        # Read with pread, not mapped: a mapping would count the whole file in the peak RSS.
         try:
-            with open(path, "rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            self.places = None
+            self._fd: int | None = os.open(path, os.O_RDONLY)
+        except OSError:
+            self._fd, self.places = None, None
 
     def add(self, packet: Packet) -> None:
         """Find ``packet`` (a non-empty one) in the file, or give file reads up."""
-        if self.places is None or self._map is None:
+        if self.places is None or self._fd is None:
             return
         pos, size = packet.pos, packet.size
         side_data = next(packet.iter_sidedata(), None) is not None
@@ -402,16 +400,22 @@ class _PacketPlaces:
             self.places = None
             return
         data = bytes(packet)
+        try:
+            stored = os.pread(self._fd, size + self._MAX_HEADER, pos)
+        except OSError:
+            self.places = None
+            return
         for delta in (self._delta, *range(self._MAX_HEADER)):
-            if self._map[pos + delta : pos + delta + size] == data:
+            if stored[delta : delta + size] == data:
                 self._delta = delta
                 self.places.append(pos + delta)
                 return
         self.places = None
 
     def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _codec_params(stream: VideoStream) -> np.ndarray:
