@@ -28,7 +28,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: Bump when the stored arrays change meaning, so old files are ignored (and rewritten).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _MAGIC = b"DKPIDX2\n"
 _HEADER_LEN = struct.Struct("<I")
 _DTYPES = frozenset("?bBhHiIlLqQefd")  # plain numbers only: nothing a file could execute

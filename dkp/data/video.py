@@ -23,7 +23,7 @@ import logging
 import os
 import re
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -111,6 +111,7 @@ class DecodeStats:
     decoded_frames: int = 0
     seeks: int = 0
     skipped_packets: int = 0  # demuxed after a seek that landed before the wanted keyframe
+    unreferenced_packets: int = 0  # never-referenced pictures a file read left out (skip_nonref)
     indexed_files: int = 0  # demux passes made to index a file (not found in memory or on disk)
     file_reads: int = 0  # reads that took the packets straight from the file, not the demuxer
     cache_hits: int = 0
@@ -231,10 +232,11 @@ _INDEX_ARRAYS = {  # what an index file stores; the frames' times follow from pt
     "packet_pos": np.int64,
     "packet_size": np.int64,
     "packet_dts": np.int64,
+    "packet_nonref": np.bool_,
     "codec": np.uint8,
 }
 _FRAME_ARRAYS = ("pts", "decode_pos")
-_PACKET_ARRAYS = ("packet_pos", "packet_size", "packet_dts")
+_PACKET_ARRAYS = ("packet_pos", "packet_size", "packet_dts", "packet_nonref")
 _NO_TS = np.iinfo(np.int64).min  # a packet without a decode timestamp
 #: Decoders whose every input is the packet bytes and the parameters :data:`_CODEC_FIELDS`
 #: name, so a packet read from the file decodes exactly as the demuxed one.
@@ -280,6 +282,7 @@ class _Index:
     packet_pos: np.ndarray  # int64 file offset of each packet's data, decode order; or empty
     packet_size: np.ndarray  # int64 bytes of each packet, decode order; or empty
     packet_dts: np.ndarray  # int64 decode timestamp of each packet (_NO_TS: none); or empty
+    packet_nonref: np.ndarray  # bool: a picture no other references (H.264 nal_ref_idc 0)
     codec: np.ndarray  # uint8 JSON of the decoder's name and parameters; or empty
 
     @cached_property
@@ -381,8 +384,10 @@ class _PacketPlaces:
 
     _MAX_HEADER = 32  # bytes a container may put between a packet's position and its data
 
-    def __init__(self, path: StrPath) -> None:
+    def __init__(self, path: StrPath, nal_length: int | None) -> None:
         self.places: list[int] | None = []
+        self.nonref: list[bool] = []
+        self._nal_length = nal_length
         self._delta = 0
         # Read with pread, not mapped: a mapping would count the whole file in the peak RSS.
         try:
@@ -409,6 +414,9 @@ class _PacketPlaces:
             if stored[delta : delta + size] == data:
                 self._delta = delta
                 self.places.append(pos + delta)
+                self.nonref.append(
+                    self._nal_length is not None and _unreferenced(data, self._nal_length)
+                )
                 return
         self.places = None
 
@@ -416,6 +424,26 @@ class _PacketPlaces:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _avc_nal_length(stream: VideoStream) -> int | None:
+    """Bytes of each NAL unit's length prefix in H.264 packets (avcC extradata), else None."""
+    extradata = stream.codec_context.extradata or b""
+    if stream.codec_context.name != "h264" or len(extradata) < 7 or extradata[0] != 1:
+        return None
+    return (extradata[4] & 3) + 1
+
+
+def _unreferenced(data: bytes, nal_length: int) -> bool:
+    """Whether an H.264 access unit (length-prefixed NAL units) is a picture no other picture
+    references: its slices carry nal_ref_idc 0, so decoding can leave it out."""
+    i = 0
+    while i + nal_length < len(data):
+        header = data[i + nal_length]
+        if header & 0x1F in (1, 5):  # a coded slice: all of a picture's share nal_ref_idc
+            return header & 0x60 == 0
+        i += nal_length + int.from_bytes(data[i : i + nal_length], "big")
+    return False
 
 
 def _codec_params(stream: VideoStream) -> np.ndarray:
@@ -444,7 +472,7 @@ def _build_index(
     limit = None if max_duration is None else max_duration / tb
     first = None
     codec = _codec_params(stream)
-    places = _PacketPlaces(path) if codec.size else None
+    places = _PacketPlaces(path, _avc_nal_length(stream)) if codec.size else None
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet demux yields at the end
@@ -478,6 +506,7 @@ def _build_index(
     file_reads = places is not None and places.places is not None and len(frame_pts) == len(pts)
     packet_arrays = (places.places, sizes, dts) if file_reads else ([], [], [])
     packet_pos, packet_size, packet_dts = (np.asarray(a, np.int64) for a in packet_arrays)
+    packet_nonref = np.asarray(places.nonref if file_reads else [], np.bool_)
     return _Index(
         pts=frame_pts,
         time_base=tb,
@@ -488,6 +517,7 @@ def _build_index(
         packet_pos=packet_pos,
         packet_size=packet_size,
         packet_dts=packet_dts,
+        packet_nonref=packet_nonref,
         codec=codec if file_reads else np.empty(0, np.uint8),
     )
 
@@ -516,29 +546,37 @@ class _PacketFile:
         self, path: StrPath, file: BinaryIO, codec: CodecContext, index: _Index, tb: Fraction
     ) -> None:
         self.path, self.file, self.codec, self.index, self.time_base = path, file, codec, index, tb
+        self.left_out = 0  # never-referenced pictures not read
 
-    def read(self, first: int, last: int) -> list[Packet]:
-        """Packets ``first`` to ``last`` (decode order) with their timestamps."""
+    def read(self, first: int, last: int, targets: Collection[int] | None = None) -> list[Packet]:
+        """Packets ``first`` to ``last`` (decode order) with their timestamps; given the
+        ``targets``' timestamps, without the never-referenced pictures other than them."""
         index = self.index
+        pts = index.decode_pts[first : last + 1].tolist()
+        wanted = range(len(pts))
+        if targets is not None:
+            nonref = index.packet_nonref[first : last + 1].tolist()
+            wanted = [
+                i for i, (p, n) in enumerate(zip(pts, nonref, strict=True)) if not n or p in targets
+            ]
+            self.left_out += len(pts) - len(wanted)
         places = index.packet_pos[first : last + 1].tolist()
         sizes = index.packet_size[first : last + 1].tolist()
-        start, stop = min(places), max(p + s for p, s in zip(places, sizes, strict=True))
+        dts = index.packet_dts[first : last + 1].tolist()
+        start = min(places[i] for i in wanted)
+        stop = max(places[i] + sizes[i] for i in wanted)
         if stop - start <= sum(sizes) + self._SPAN_SLACK:
             self.file.seek(start)
             span = memoryview(self.file.read(stop - start))
-            chunks = [span[p - start : p - start + s] for p, s in zip(places, sizes, strict=True)]
+            chunks = [span[places[i] - start : places[i] - start + sizes[i]] for i in wanted]
         else:
-            chunks = [
-                os.pread(self.file.fileno(), s, p) for p, s in zip(places, sizes, strict=True)
-            ]
-        if any(len(c) != s for c, s in zip(chunks, sizes, strict=True)):
-            raise VideoDecodeError(self.path, "file is shorter than its packet index says")
-        pts = index.decode_pts[first : last + 1].tolist()
-        dts = index.packet_dts[first : last + 1].tolist()
+            chunks = [os.pread(self.file.fileno(), sizes[i], places[i]) for i in wanted]
         packets = []
-        for chunk, p, d in zip(chunks, pts, dts, strict=True):
+        for i, chunk in zip(wanted, chunks, strict=True):
+            if len(chunk) != sizes[i]:
+                raise VideoDecodeError(self.path, "file is shorter than its packet index says")
             packet = Packet(chunk)
-            packet.pts, packet.dts = p, (None if d == _NO_TS else d)
+            packet.pts, packet.dts = pts[i], (None if dts[i] == _NO_TS else dts[i])
             packet.time_base = self.time_base
             packets.append(packet)
         return packets
@@ -815,12 +853,16 @@ class PyAVReader:
     def _frames_read(
         self, path: StrPath, packets: _PacketFile, step: _Pass
     ) -> Iterator[VideoFrame]:
-        """Decoded frames of ``step`` from its keyframe on, its packets read from the file."""
+        """Decoded frames of ``step`` from its keyframe on, its packets read from the file;
+        with ``skip_nonref``, never-referenced pictures other than the targets are left out
+        before the decoder (which would otherwise parse each one to skip it)."""
         self.stats.seeks += 1
         packets.codec.flush_buffers()  # the previous pass drained it
-        yield from self._decode(
-            path, packets.codec, packets.read(step.first, step.last), step.targets
-        )
+        before = packets.left_out
+        targets = set(step.targets) if self.skip_nonref else None
+        chunk = packets.read(step.first, step.last, targets)
+        self.stats.unreferenced_packets += packets.left_out - before
+        yield from self._decode(path, packets.codec, chunk, step.targets)
 
     def _decode(
         self, path: StrPath, codec: CodecContext, packets: Iterable[Packet], targets: list[int]

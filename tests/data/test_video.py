@@ -586,6 +586,20 @@ def test_packets_read_from_the_file_decode_as_the_demuxed_ones(videos, kind, ski
     check_against_sequential(threaded, path, times)
 
 
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "webm"])
+def test_file_reads_leave_never_referenced_pictures_out_before_the_decoder(videos, kind):
+    path, times = videos[kind], uniform(videos[kind], 8)
+    plain = warmed(PyAVReader(), path)
+    skipping = warmed(PyAVReader(skip_nonref=True), path)
+    check_against_sequential(skipping, path, times)
+    check_against_sequential(plain, path, times)
+    left_out = skipping.stats.unreferenced_packets
+    # What the decoder would have skipped is exactly what was never fed to it.
+    assert left_out == plain.stats.decoded_frames - skipping.stats.decoded_frames
+    assert (left_out > 0) == (kind != "webm")  # x264's non-pyramid B-frames; VP9 has none
+    assert plain.stats.unreferenced_packets == 0
+
+
 def test_file_reads_count_the_least_work(videos):
     path = videos["mp4"]
     times = [i * 0.04 for i in (3, 5, 13, 15, 16, 30, 31, 49, 13)]
