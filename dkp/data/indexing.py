@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dkp.data.video import PyAVReader, VideoDecodeError
@@ -69,7 +70,15 @@ def index_videos(reader: PyAVReader, paths: Iterable[Path], workers: int = 0) ->
     if todo:
         log.info("indexing the packets of %d videos (%d workers)", len(todo), workers)
         dataset = _Indexing(reader, todo)
-        loader = DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is)
+        # Its own generator: the workers' seeds must not come from the global RNG, or training
+        # after this step would differ between a first run and one whose indexes are stored.
+        loader = DataLoader(
+            dataset,
+            batch_size=None,
+            num_workers=workers,
+            collate_fn=_as_is,
+            generator=torch.Generator(),
+        )
         for path, (built, error) in zip(todo, loader, strict=True):
             report.built += built
             if error:

@@ -6,6 +6,7 @@ import shutil
 from types import SimpleNamespace
 
 import pytest
+import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
 from dkp.data.activitynet import load_activitynet
@@ -31,7 +32,9 @@ def test_every_video_is_indexed_once_and_a_bad_one_is_reported(dataset, tmp_path
     paths = videos(dataset, "validation")
     paths[3].write_bytes(b"\x00\x00\x00 not a video")
     reader = PyAVReader(index_dir=tmp_path / "index")
+    rng = torch.get_rng_state()
     report = index_videos(reader, paths + paths[:2], workers=2)  # repeats are indexed once
+    assert torch.equal(torch.get_rng_state(), rng)  # a first run trains as a later one
     assert (report.built, report.stored) == (len(paths) - 1, 0)
     assert [path for path, _ in report.failed] == [str(paths[3])]
     assert paths[3].name in caplog.text
