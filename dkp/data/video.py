@@ -553,26 +553,26 @@ class _PacketFile:
         ``targets``' timestamps, without the never-referenced pictures other than them."""
         index = self.index
         pts = index.decode_pts[first : last + 1].tolist()
-        wanted = range(len(pts))
+        kept = range(len(pts))
         if targets is not None:
             nonref = index.packet_nonref[first : last + 1].tolist()
-            wanted = [
+            kept = [
                 i for i, (p, n) in enumerate(zip(pts, nonref, strict=True)) if not n or p in targets
             ]
-            self.left_out += len(pts) - len(wanted)
+            self.left_out += len(pts) - len(kept)
         places = index.packet_pos[first : last + 1].tolist()
         sizes = index.packet_size[first : last + 1].tolist()
         dts = index.packet_dts[first : last + 1].tolist()
-        start = min(places[i] for i in wanted)
-        stop = max(places[i] + sizes[i] for i in wanted)
+        start = min(places[i] for i in kept)
+        stop = max(places[i] + sizes[i] for i in kept)
         if stop - start <= sum(sizes) + self._SPAN_SLACK:
             self.file.seek(start)
             span = memoryview(self.file.read(stop - start))
-            chunks = [span[places[i] - start : places[i] - start + sizes[i]] for i in wanted]
+            chunks = [span[places[i] - start : places[i] - start + sizes[i]] for i in kept]
         else:
-            chunks = [os.pread(self.file.fileno(), sizes[i], places[i]) for i in wanted]
+            chunks = [os.pread(self.file.fileno(), sizes[i], places[i]) for i in kept]
         packets = []
-        for i, chunk in zip(wanted, chunks, strict=True):
+        for i, chunk in zip(kept, chunks, strict=True):
             if len(chunk) != sizes[i]:
                 raise VideoDecodeError(self.path, "file is shorter than its packet index says")
             packet = Packet(chunk)
