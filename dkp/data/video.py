@@ -27,7 +27,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
 
@@ -285,7 +284,7 @@ class _Index:
     packet_nonref: np.ndarray  # bool: a picture no other references (H.264 nal_ref_idc 0)
     codec: np.ndarray  # uint8 JSON of the decoder's name and parameters; or empty
 
-    @cached_property
+    @functools.cached_property
     def times(self) -> np.ndarray:
         """float64 seconds from the first frame, aligned with pts."""
         return (self.pts - self.pts[0]) * self.time_base
@@ -295,14 +294,14 @@ class _Index:
         """Whether reads can take the packets straight from the file."""
         return len(self.packet_pos) > 0
 
-    @cached_property
+    @functools.cached_property
     def decode_pts(self) -> np.ndarray:
         """Presentation timestamp of each packet, in decode order."""
         pts = np.empty_like(self.pts)
         pts[self.decode_pos] = self.pts
         return pts
 
-    @cached_property
+    @functools.cached_property
     def codec_params(self) -> dict:
         """The decoder's name, extradata, time base and :data:`_CODEC_FIELDS`."""
         return json.loads(self.codec.tobytes())
