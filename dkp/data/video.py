@@ -545,7 +545,6 @@ class _PacketFile:
         self, path: StrPath, file: BinaryIO, codec: CodecContext, index: _Index, tb: Fraction
     ) -> None:
         self.path, self.file, self.codec, self.index, self.time_base = path, file, codec, index, tb
-        self.left_out = 0  # never-referenced pictures not read
 
     def read(self, first: int, last: int, targets: Collection[int] | None = None) -> list[Packet]:
         """Packets ``first`` to ``last`` (decode order) with their timestamps; given the
@@ -558,7 +557,6 @@ class _PacketFile:
             kept = [
                 i for i, (p, n) in enumerate(zip(pts, nonref, strict=True)) if not n or p in targets
             ]
-            self.left_out += len(pts) - len(kept)
         places = index.packet_pos[first : last + 1].tolist()
         sizes = index.packet_size[first : last + 1].tolist()
         dts = index.packet_dts[first : last + 1].tolist()
@@ -857,10 +855,9 @@ class PyAVReader:
         before the decoder (which would otherwise parse each one to skip it)."""
         self.stats.seeks += 1
         packets.codec.flush_buffers()  # the previous pass drained it
-        before = packets.left_out
         targets = set(step.targets) if self.skip_nonref else None
         chunk = packets.read(step.first, step.last, targets)
-        self.stats.unreferenced_packets += packets.left_out - before
+        self.stats.unreferenced_packets += step.last - step.first + 1 - len(chunk)
         yield from self._decode(path, packets.codec, chunk, step.targets)
 
     def _decode(
