@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data/synthetic
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow lint curves curves-quick data clean
+.PHONY: help install test test-slow lint curves curves-quick readme-figures data bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -30,13 +30,18 @@ lint: $(STAMP)  ## ruff
 	$(VENV)/bin/ruff check dkp tests experiments benchmarks
 
 data: $(STAMP)  ## build the embedded synthetic dataset in $(DATA) if absent
-	$(PY) -m dkp.data.synthetic --out $(DATA)
+	$(PY) -m dkp.cli.synthetic --out $(DATA)
 
-curves: $(STAMP)  ## build data, train, sweep and draw the mAP-GFLOPs curves
+curves: $(STAMP)  ## build data, train, sweep and draw the curves into outputs/curves/figures
 	$(PY) experiments/make_curves.py --data $(DATA)
 
-curves-quick: $(STAMP)  ## a smaller, faster version of `make curves` for a first look
+curves-quick: $(STAMP)  ## a smaller, faster version of `make curves` (outputs/curves-quick)
 	$(PY) experiments/make_curves.py --data $(DATA) --quick
+
+readme-figures:  ## copy the figures and tables of the last `make curves` into docs/figures
+	@test -d outputs/curves/figures || { echo "run make curves first"; exit 1; }
+	cp outputs/curves/figures/*.png outputs/curves/figures/*.svg outputs/curves/figures/*.md \
+	   outputs/curves/figures/*.csv docs/figures/
 
 bench: $(STAMP)  ## run the benchmark suite (make bench)
 	$(PY) -m benchmarks.run

@@ -12,8 +12,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +20,9 @@ import av
 import numpy as np
 from PIL import Image
 
-import dkp.data.video as video
 from benchmarks.timing import best, interleaved, ratio
-from dkp.data.video import FrameRequest, PyAVReader
+from dkp.data.decoding import FrameRequest, PyAVReader
+from dkp.data.decoding.api import TIME_EPS
 
 try:  # optional: compared only where it installs (pip install decord)
     import decord
@@ -75,7 +74,7 @@ def uniform_times(duration: float, n: int) -> tuple[float, ...]:
 def least_work(f: Facts, times: tuple[float, ...], skip_nonref: bool) -> set[int]:
     """Frames a decoder must decode: from the keyframe before each target through it in decode
     order (every frame a target references precedes it there), shared between targets."""
-    targets = np.searchsorted(f.times, np.asarray(times) + video.TIME_EPS, side="right") - 1
+    targets = np.searchsorted(f.times, np.asarray(times) + TIME_EPS, side="right") - 1
     targets = np.clip(targets, 0, len(f.pts) - 1)
     keys = np.asarray(f.keyframes)
     place = {frame: i for i, frame in enumerate(f.decode_order)}
@@ -120,8 +119,7 @@ def per_frame_case(path: Path, f: Facts, cases: tuple[tuple[int, int], ...], rep
 
         def read(request=request) -> None:
             reader = PyAVReader(threads=1, skip_nonref=True, index_dir=index_dir(path))
-            with delivery_replaced(lambda *_: None):
-                reader.read(path, request)
+            reader.frames(path, request[0].times)  # decoded, not converted
             assert reader.stats.indexed_files == 0, "the index should have come from its file"
 
         methods[f"{n}x{size}"] = read
@@ -147,7 +145,7 @@ def mmaction2_accurate(path: Path, times: tuple[float, ...], h: int, w: int) -> 
         stream = container.streams.video[0]
         stream.thread_count = 1
         fps = float(stream.average_rate)
-        wanted = np.floor(np.asarray(times) * fps + video.TIME_EPS).astype(int)
+        wanted = np.floor(np.asarray(times) * fps + TIME_EPS).astype(int)
         imgs = []
         for frame in container.decode(stream):
             if len(imgs) > wanted.max():
@@ -167,7 +165,7 @@ def full_decode(path: Path, times: tuple[float, ...], h: int, w: int) -> list[np
         for frame in container.decode(stream):
             first = frame.pts if first is None else first
             t = (frame.pts - first) * tb
-            while wanted and t > wanted[0] + video.TIME_EPS:  # prev is shown at wanted[0]
+            while wanted and t > wanted[0] + TIME_EPS:  # prev is shown at wanted[0]
                 out.append(prev.to_ndarray(width=w, height=h, format="rgb24"))
                 wanted.pop(0)
             if not wanted:
@@ -180,33 +178,8 @@ def full_decode(path: Path, times: tuple[float, ...], h: int, w: int) -> list[np
 def decord_batch(path: Path, times: tuple[float, ...], h: int, w: int, fps: float) -> np.ndarray:
     """decord's VideoReader.get_batch for the same frames (indices from times at ``fps``)."""
     reader = decord.VideoReader(str(path), width=w, height=h, num_threads=1)
-    idx = np.clip(np.floor(np.asarray(times) * fps + video.TIME_EPS), 0, len(reader) - 1)
+    idx = np.clip(np.floor(np.asarray(times) * fps + TIME_EPS), 0, len(reader) - 1)
     return reader.get_batch(idx.astype(int).tolist()).asnumpy()
-
-
-@contextmanager
-def delivery_replaced(replacement: Callable[..., None]) -> Iterator[None]:
-    """Run the reader with ``replacement`` in place of its conversion and copy-out step."""
-    original = video._deliver
-    video._deliver = replacement
-    try:
-        yield
-    finally:
-        video._deliver = original
-
-
-def count_conversions(fn: Callable[[], object]) -> int:
-    """How many (frame, size) conversions the reader made while ``fn`` ran."""
-    calls = []
-
-    def counting(frame, sizes, *rest):
-        calls.append(len(sizes))
-        return original(frame, sizes, *rest)
-
-    original = video._deliver
-    with delivery_replaced(counting):
-        fn()
-    return sum(calls)
 
 
 def index_dir(path: Path) -> Path:
@@ -259,7 +232,7 @@ def read_case(path: Path, f: Facts, n: int, size: int, reps: int) -> dict:
         "min_skip": len(least_skip),
         "keyframes_skip": len(least_skip & set(f.keyframes)),
         "file_reads": skip.file_reads == 1,
-        "frames_full": int(np.searchsorted(f.times, max(times) + video.TIME_EPS, side="right")),
+        "frames_full": int(np.searchsorted(f.times, max(times) + TIME_EPS, side="right")),
         "seconds": {k: best(v) for k, v in t.items()},
         "x_mmaction2": ratio(t, "mmaction2", "reader_skip"),
         "x_full": ratio(t, "full", "reader"),
@@ -279,8 +252,8 @@ def conversions_case(path: Path, f: Facts) -> dict:
         FrameRequest(uniform_times(duration, 5), 224, 224),
     ]
     r = PyAVReader(skip_nonref=True)
-    conversions = count_conversions(lambda: r.read(path, requests))
-    return {"conversions": conversions, "kept": 25, "decoded": r.stats.decoded_frames}
+    r.read(path, requests)
+    return {"conversions": r.stats.conversions, "kept": 25, "decoded": r.stats.decoded_frames}
 
 
 def student_teacher_case(path: Path, f: Facts, reps: int) -> dict:
@@ -332,7 +305,7 @@ def rss_kb(field):
     line = next(x for x in open("/proc/self/status") if x.startswith(field))
     return int(line.split()[1])
 from benchmarks.decoding import full_decode, uniform_times
-from dkp.data.video import FrameRequest, PyAVReader
+from dkp.data.decoding import FrameRequest, PyAVReader
 path, method, n, size, duration = Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:6])
 times = uniform_times(duration, n)
 PyAVReader().read(path, [FrameRequest((0.0,), 8, 8)])  # load the codec libraries first

@@ -113,7 +113,7 @@ def decoding_section(args, out: dict) -> list[str]:
     return tables
 
 
-def memory_section(args, out: dict) -> list[str]:
+def memory_section(_args, out: dict) -> list[str]:
     specs = [inputs.VideoSpec("h264", 30, 640, 360, s) for s in (30.0, 120.0)]
     rows = []
     for spec in specs:

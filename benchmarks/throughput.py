@@ -16,16 +16,18 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from pytorch_lightning.profilers import SimpleProfiler
+from typing_extensions import override
 
 from benchmarks.decoding import uniform_times
 from benchmarks.timing import best, interleaved, ratio
-from dkp.cpu_threads import set_torch_threads, torch_threads
 from dkp.data.batch import Batch
 from dkp.data.dataset import ClipSample, collate_clips
-from dkp.data.indexing import index_videos
-from dkp.data.video import FrameRequest, PyAVReader
-from dkp.evaluation.cost import CostModel, cost_model, frame_gmacs
-from dkp.train import CONFIG_DIR, build, build_object, check_streams
+from dkp.data.decoding import FrameRequest, PyAVReader
+from dkp.data.decoding.parallel_indexing import index_videos
+from dkp.evaluation.cost import CostModel, frame_gmacs
+from dkp.runtime.config import CONFIG_DIR, build_object
+from dkp.runtime.threads import set_torch_threads, torch_threads
+from dkp.tasks.train import build
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +86,7 @@ def data_vs_train(batches: int, reps: int) -> dict:
 
         def fresh_loader():
             datamodule = build_object(cfg.data)
-            check_streams(module, datamodule)
+            datamodule.adapt_to(module)
             datamodule.prepare_data()
             datamodule.setup("fit")
             return datamodule, datamodule.train_dataloader()
@@ -141,9 +143,11 @@ class _EpochClock(pl.Callback):
     def __init__(self) -> None:
         self.seconds: list[float] = []
 
+    @override
     def on_train_epoch_start(self, trainer, module) -> None:
         self._began = time.perf_counter()
 
+    @override
     def on_train_epoch_end(self, trainer, module) -> None:
         self.seconds.append(time.perf_counter() - self._began)
 
@@ -248,7 +252,7 @@ def inference(arch: str, videos: list[Path], n_s: int, n_t: int, reps: int) -> d
         },
         reps,
     )
-    dkp_cost = cost_model(module).video(n_s, n_t)
+    dkp_cost = module.cost_model().video(n_s, n_t)
     teacher_cost = CostModel(teacher_frame=frame_gmacs(net.teacher, t_size)).video(0, n_s)
     n = len(videos)
     return {

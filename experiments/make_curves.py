@@ -1,8 +1,9 @@
 """`make curves`: embedded data -> teacher, student, DKP, early exit -> sweeps -> figures.
 
-Every step is a dkp command a user could type; each writes results.json into a fixed
-directory under --runs, so running this again skips what is already done (a changed
-config is recomputed). Figures and tables go to --figures (the README shows curves.png).
+Every step is a dkp command a user could type, its output in a log under --runs/logs; each
+writes its results into a fixed directory under --runs, so running this again skips what is
+already done (a changed config is recomputed). Figures and tables go to --figures
+(``outputs/curves/figures``; ``make readme-figures`` copies them into docs/ for the README).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from dkp.curves import main as curves_main
-from dkp.data.synthetic import ensure_dataset
-from dkp.exit_curves import summary_tables
+from dkp.reporting.tables import exit_counts_near
+from dkp.runtime.results import read_results
 
 PY = sys.executable
 
@@ -73,16 +73,15 @@ def train_stage(name: str, runs: Path, data: Path, extra: list[str], ckpts: dict
             f"model.teacher_ckpt={ckpts['teacher']}",
             f"model.student_ckpt={ckpts['student']}",
         ]
-    run([PY, "-m", "dkp.train", *overrides], runs / "logs" / f"train_{name}.log")
-    results = json.loads((run_dir / "results.json").read_text())
-    metrics = results["metrics"]
-    mflops = 1000 * results["cost"]["gflops"]
+    run([PY, "-m", "dkp.cli.train", *overrides], runs / "logs" / f"train_{name}.log")
+    results = read_results(run_dir / "results.json")
+    metrics = results.metrics
     print(
         f"    {name}: test mAP {100 * metrics['test/mAP']:.1f}, "
-        f"top-1 {100 * metrics['test/top1']:.1f} at {mflops:.1f} MFLOPs/video",
+        f"top-1 {100 * metrics['test/top1']:.1f} at {1000 * results.cost.gflops:.1f} MFLOPs/video",
         flush=True,
     )
-    return results["best_checkpoint"]
+    return results.best_checkpoint
 
 
 def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> None:
@@ -100,14 +99,14 @@ def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> N
             [
                 PY,
                 "-m",
-                "dkp.predict",
+                "dkp.cli.predict",
                 "--ckpt",
                 ckpt,
                 str(path),
                 "--plot",
                 str(out / f"frames_{path.stem}.png"),
             ],
-            out.parent / "logs" / f"predict_{path.stem}.log",
+            logs / f"predict_{path.stem}.log",
         )
 
 
@@ -115,17 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/synthetic"))
     parser.add_argument("--runs", type=Path, default=None, help="default: outputs/curves[-quick]")
-    parser.add_argument("--figures", type=Path, default=None, help="default: docs/figures[/quick]")
+    parser.add_argument("--figures", type=Path, default=None, help="default: RUNS/figures")
     parser.add_argument("--quick", action="store_true", help="3 epochs per stage, 4 sweeps")
     args = parser.parse_args(argv)
     runs = (args.runs or Path("outputs/curves" + ("-quick" if args.quick else ""))).resolve()
-    figures = (args.figures or Path("docs/figures" + ("/quick" if args.quick else ""))).resolve()
+    figures = (args.figures or runs / "figures").resolve()
     data = args.data.resolve()
     extra = QUICK["train"] if args.quick else []
     start = time.time()
 
     print(f"[1/4] embedded dataset in {data}", flush=True)
-    ensure_dataset(data)
+    run([PY, "-m", "dkp.cli.synthetic", "--out", str(data)], runs / "logs" / "synthetic.log")
     print("[2/4] training teacher, student, DKP (adaptive, fixed)", flush=True)
     ckpts: dict[str, str] = {}
     for name in STAGES:
@@ -136,30 +135,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick and name not in QUICK["sweeps"]:
             continue
         sweep_dir = runs / "sweeps" / name
-        cmd = [PY, "-m", "dkp.eval", "-m", f"+sweep={recipe}", f"ckpt_path={ckpts[stage]}"]
+        cmd = [PY, "-m", "dkp.cli.evaluate", "-m", f"+sweep={recipe}", f"ckpt_path={ckpts[stage]}"]
         cmd += [f"data.root={data}", f"hydra.sweep.dir={sweep_dir}", *overrides]
         run(cmd + ["trainer.enable_progress_bar=false"], runs / "logs" / f"sweep_{name}.log")
         sweep_dirs.append(sweep_dir)
     exit_points = {}
     for name, stage, fractions in EXITS:
         out = runs / "sweeps" / name
-        cmd = [PY, "-m", "dkp.exit_curves", "--ckpt", ckpts[stage], "--out", str(out)]
-        run([*cmd, "--data", str(data), "--fractions", *fractions], runs / "logs" / f"{name}.log")
-        points = json.loads((out / "curve.json").read_text())["points"]
+        cmd = [PY, "-m", "dkp.cli.exits", f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
+        cmd += [f"budget_fraction=[{','.join(fractions)}]", f"hydra.run.dir={out}"]
+        run(cmd, runs / "logs" / f"{name}.log")
+        points = [read_results(p) for p in sorted(out.glob("*/results.json"))]
         if points:
-            exit_points[points[0]["series"]] = points
+            exit_points[points[0].series] = points
         sweep_dirs.append(out)
     print("[4/4] figures and tables", flush=True)
     s1 = [d for d in sweep_dirs if d.name in ("teacher", "student") or d.name.startswith("dkp_")]
     s1 += [d for d in sweep_dirs if d.name in ("early_exit", "dynamic_dkp")]
     s2 = [d for d in sweep_dirs if d.name in ("teacher", "student", "nt5", "ns20")]
     title = "Embedded dataset (test split)"
-    curves_main([*map(str, s1), "--out", str(figures), "--name", "curves", "--title", title])
+    draw = [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", title]
+    run([*draw, "--name", "curves", *map(str, s1)], runs / "logs" / "curves.log")
     if not args.quick:
-        curves_main(
-            [*map(str, s2), "--out", str(figures), "--name", "frame_counts", "--title", title]
-        )
-    summary_tables(exit_points, figures, fraction=0.5)
+        run([*draw, "--name", "frame_counts", *map(str, s2)], runs / "logs" / "frame_counts.log")
+    exit_counts_near(exit_points, figures, fraction=0.5)
     examples = runs / "sweeps" / "early_exit" / "exit_examples.png"
     if examples.is_file():
         shutil.copy(examples, figures / "exit_examples.png")

@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from dkp.data.activitynet import load_activitynet
+from dkp.data.annotations.activitynet import load_activitynet
 from dkp.data.sampling import build_sampling
-from dkp.evaluation.cost import cost_model
 from dkp.evaluation.coverage import segment_coverage
-from dkp.modules import load_module
-from dkp.train import CONFIG_DIR
+from dkp.lightning import load_module
+from dkp.runtime.config import CONFIG_DIR
 
 
 def sweep_values(recipe: str, key: str) -> list[float]:
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     records = load_activitynet(
         args.data / "activity_net.v1-3.min.json", args.data / "videos", subsets=[args.subset]
     ).records
-    table = coverage_table(records, cost_model(load_module(args.ckpt)))
+    table = coverage_table(records, load_module(args.ckpt).cost_model())
     print(table)
     if args.out:
         args.out.write_text(table + "\n")

@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from dkp.data.synthetic import SyntheticConfig, generate
-from dkp.train import CONFIG_DIR
+from dkp.runtime.config import CONFIG_DIR
 
 # All 8 default classes (the configs say num_classes: 8), 2 train / 1 val / 1 test video each.
 TINY_DATASET = SyntheticConfig(
@@ -31,12 +31,9 @@ def compose_config(
     name: str, overrides: list[str], output_dir: Path, dataset: Path | None = None
 ) -> DictConfig:
     """Compose ``conf/<name>.yaml`` with overrides, as ``dkp-train``/``dkp-eval`` would."""
-    fast = [
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "data.num_workers=0",
-        "data.persistent_workers=false",
-    ]
+    fast = ["data.num_workers=0", "data.persistent_workers=false"]
+    if name != "exits":  # the only config without a trainer
+        fast += ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
     if dataset is not None:
         fast += [f"data.root={dataset}", "data.prepare=null"]
     GlobalHydra.instance().clear()

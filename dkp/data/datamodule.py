@@ -5,17 +5,17 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from dkp.data.annotations.records import RecordSet
 from dkp.data.dataset import VideoClipDataset, collate_clips
-from dkp.data.indexing import index_videos
-from dkp.data.records import RecordSet
-from dkp.data.samplers import ResumableLoader, ResumableSampler, ShardSampler
-from dkp.data.sampling import ClipSampling
-from dkp.data.video import PyAVReader, VideoReader
-from dkp.distributed import world
+from dkp.data.decoding import PyAVReader, VideoReader, index_videos
+from dkp.data.sampling.batch_order import ResumableLoader, ResumableSampler, ShardSampler
+from dkp.data.sampling.frame_times import ClipSampling
+from dkp.runtime.distributed import world
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class VideoDataModule(pl.LightningDataModule):
     which their readers take from the config as ``${data.split}``. With ``index_videos`` (and
     a reader that stores packet indexes), :meth:`prepare_data` also indexes the videos of the
     splits the trainer's stage reads that have no index yet, with ``num_workers`` processes,
-    so that no epoch waits for it (:mod:`dkp.data.indexing`).
+    so that no epoch waits for it (:mod:`dkp.data.decoding.parallel_indexing`).
     """
 
     def __init__(
@@ -95,11 +95,27 @@ class VideoDataModule(pl.LightningDataModule):
         self._train_position: dict[str, int] = {}
         self._train_loader: ResumableLoader | None = None
 
+    def adapt_to(self, model: Any) -> None:
+        """Decode at ``model``'s input sizes, after checking that the sampling gives every
+        stream the model reads (``model.networks``) and that the data has its classes."""
+        for name in model.networks:
+            if getattr(self.sampling, name) is None:
+                raise ValueError(
+                    f"sampling.networks: the model reads the {name} stream; add {name!r} to it"
+                )
+        for name, size in model.input_sizes.items():
+            setattr(self, f"{name}_size", size)
+        if model.num_classes not in (None, self.num_classes):
+            raise ValueError(
+                f"data.num_classes: the data has {self.num_classes} classes but the model "
+                f"predicts {model.num_classes}"
+            )
+
     def prepare_data(self) -> None:
         if self.prepare is not None:
             self.prepare()
         reader = self.reader
-        if self.index_videos and isinstance(reader, PyAVReader) and reader.index_files is not None:
+        if self.index_videos and isinstance(reader, PyAVReader) and reader.index_store is not None:
             paths = [r.path for name in self._stage_splits() for r in self.records(name).records]
             index_videos(reader, paths, self.num_workers)
 
@@ -174,7 +190,7 @@ class VideoDataModule(pl.LightningDataModule):
         return self._loader(name, self.eval_batch_size, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled per (seed, epoch), resumable mid-epoch (see :mod:`dkp.data.samplers`)."""
+        """Shuffled per (seed, epoch), resumable mid-epoch (:mod:`.sampling.batch_order`)."""
         sampler = ResumableSampler(self.dataset("train"))
         loader = self._loader("train", self.batch_size, ResumableLoader, sampler=sampler)
         if self._train_position:

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from dkp.data.annotations.records import VideoRecord
 from dkp.data.batch import Batch
-from dkp.data.records import VideoRecord
-from dkp.data.sampling import ClipSampling
-from dkp.data.video import FrameRequest, VideoDecodeError, VideoReader
+from dkp.data.decoding import FrameRequest, VideoDecodeError, VideoReader
+from dkp.data.sampling.frame_times import ClipSampling
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class VideoClipDataset(Dataset):
     """Samples times for both networks, then decodes them from the video in one pass.
 
     Training draws random times from the seed the sampler gives with each index (see
-    :mod:`dkp.data.samplers`), or from torch's RNG for a bare index; evaluation is
+    :mod:`dkp.data.sampling.batch_order`), or from torch's RNG for a bare index; evaluation is
     deterministic. ``hflip`` flips all frames of a video together.
     """
 

@@ -8,7 +8,7 @@ sees only the labels each video submits (usually the top few), and its AP is VOC
 *interpolated* (precision made monotone before taking the area under the PR curve). Both are
 reported so results can be compared with papers of either convention.
 
-Run ``python -m dkp.evaluation.activitynet_submission score SUBMISSION GROUND_TRUTH``.
+Score one with ``dkp-activitynet score SUBMISSION GROUND_TRUTH``.
 Unlike the official script, no list of blocked videos is fetched from its (defunct) server,
 and a submitted label that no ground-truth video of the subset has is kept (it can only be
 wrong) instead of crashing the evaluation.
@@ -16,19 +16,18 @@ wrong) instead of crashing the evaluation.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from dkp.data.records import AnnotationError
+from dkp.data.annotations.records import AnnotationError
 from dkp.evaluation.metrics import mean_average_precision
+from dkp.runtime.atomic import write_json
 
 VERSION = "VERSION 1.3"
 Ranked = list[tuple[str, float]]  # (label, score) pairs of one video
@@ -60,10 +59,7 @@ def build_submission(
 
 def write_submission(path: str | Path, submission: dict[str, Any]) -> Path:
     """Write a submission object as JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(submission, indent=1) + "\n")
-    return path
+    return write_json(path, submission, indent=1)
 
 
 def _json(path: Path) -> Any:
@@ -211,41 +207,3 @@ def score_submission(
         num_classes=len(positives),
         num_submitted=len(results),
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dkp.evaluation.activitynet_submission",
-        description="Score an ActivityNet classification submission as the official code does.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    score = commands.add_parser("score", help="interpolated mAP and hit@k of a submission")
-    score.add_argument("submission", type=Path)
-    score.add_argument("ground_truth", type=Path, help="activity_net.v1-3.min.json")
-    score.add_argument("--subset", default="validation")
-    score.add_argument("--top-k", type=int, default=3)
-    score.add_argument("--json", action="store_true", help="print the scores as JSON")
-    args = parser.parse_args(argv)
-    try:
-        result = score_submission(args.submission, args.ground_truth, args.subset, args.top_k)
-    except (AnnotationError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(asdict(result), indent=2))
-        return 0
-    print(
-        f"videos: {result.num_videos} ({args.subset}), classes: {result.num_classes}, "
-        f"submitted: {result.num_submitted}"
-    )
-    print(f"interpolated mAP (official): {100 * result.interpolated_map:.2f}")
-    print(f"hit@{result.k} (official): {100 * result.hit_at_k:.2f}")
-    print(
-        f"non-interpolated mAP (ours, over submitted scores): "
-        f"{100 * result.non_interpolated_map:.2f}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,9 @@ same way. We count the multiply-add operators (convolutions, linear layers, matm
 leave out the element-wise ones fvcore also knows (batch/layer norm, pooling), as the
 published backbone figures do. A video's cost is the per-frame cost of each backbone and
 classifier times the frames it actually processed, plus the propagation block, propagated
-classifier and ensemble traced at that video's actual (n_s, n_t).
+classifier and ensemble traced at that video's actual (n_s, n_t). Each LightningModule gives
+its :class:`CostModel` (``module.cost_model()``); an early-exit route's costs are counted in
+:mod:`dkp.evaluation.early_exit.cost`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import torch
 from fvcore.nn import FlopCountAnalysis
 from torch import nn
 
+from dkp.data.annotations.records import VideoRecord
 from dkp.data.dataset import as_size
-from dkp.data.records import VideoRecord
-from dkp.data.sampling import ClipSampling
-from dkp.models.dkp import DKPNet
+from dkp.data.sampling.frame_times import ClipSampling
+from dkp.models.dkp.net import DKPNet
 from dkp.models.frame_net import FrameNet
 
 MAC_OPERATORS = ("conv", "linear", "matmul", "bmm", "einsum", "addmm")
@@ -62,7 +64,7 @@ class _Fusion(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, s_feat, s_logits, s_times, t_feat, t_logits, t_times):
+    def forward(self, s_feat, s_times, t_feat, t_logits, t_times):
         enriched, attention = self.net.propagation(s_feat, s_times, t_feat, t_times)
         propagated = self.net.propagated_classifier(enriched)
         return self.net.ensemble(propagated, enriched, t_logits, attention).video_probs
@@ -96,7 +98,6 @@ class CostModel:
         return count_gmacs(
             _Fusion(net),
             zeros(1, n_s, net.student.feature_dim),
-            zeros(1, n_s, c),
             zeros(1, n_s),
             zeros(1, n_t, net.teacher.feature_dim),
             zeros(1, n_t, c),
@@ -106,30 +107,6 @@ class CostModel:
     def video(self, n_s: int, n_t: int) -> float:
         """GMACs of one video with ``n_s`` student and ``n_t`` teacher frames."""
         return n_s * self.student_frame + n_t * self.teacher_frame + self.fusion(n_s, n_t)
-
-
-def cost_model(module) -> CostModel:
-    """The cost model of a dkp LightningModule (frame classifier, DKP or early exit).
-
-    An early-exit module is costed as if no video stopped early (its whole route, spread over
-    its frames); ``python -m dkp.exits`` reports the cost with exits.
-    """
-    sizes = module.input_sizes
-    if getattr(module, "kind", None) == "early_exit":
-        from dkp.evaluation.exit_cost import route_costs, unit_costs  # imports this module
-
-        net = module.net
-        full = route_costs(net, unit_costs(net, sizes[module.role]))[-1]
-        return CostModel(**{f"{module.role}_frame": full / net.grid.num_frames})
-    if hasattr(module.net, "propagation"):
-        net: DKPNet = module.net
-        return CostModel(
-            student_frame=frame_gmacs(net.student, sizes["student"]),
-            teacher_frame=frame_gmacs(net.teacher, sizes["teacher"]),
-            fusion_net=net,
-        )
-    per_frame = frame_gmacs(module.net, sizes[module.role])
-    return CostModel(**{f"{module.role}_frame": per_frame})
 
 
 def frame_counts(records: Iterable[VideoRecord], sampling: ClipSampling) -> np.ndarray:
@@ -148,23 +125,3 @@ def frame_counts(records: Iterable[VideoRecord], sampling: ClipSampling) -> np.n
 def video_costs(model: CostModel, counts: np.ndarray) -> np.ndarray:
     """GMACs of every video given its ``(n_s, n_t)`` counts."""
     return np.asarray([model.video(int(s), int(t)) for s, t in counts], dtype=np.float64)
-
-
-def summarize_costs(costs: np.ndarray, counts: np.ndarray) -> dict[str, float]:
-    """Mean GFLOPs (GMACs) per video with its spread, and the mean frame counts."""
-    return {
-        "gflops": float(costs.mean()),
-        "gflops_std": float(costs.std()),
-        "gflops_min": float(costs.min()),
-        "gflops_max": float(costs.max()),
-        "frames_student": float(counts[:, 0].mean()),
-        "frames_teacher": float(counts[:, 1].mean()),
-    }
-
-
-def cost_summary(
-    module, records: Sequence[VideoRecord], sampling: ClipSampling
-) -> dict[str, float]:
-    """Mean and spread of GFLOPs per video of ``module`` on ``records`` under ``sampling``."""
-    counts = frame_counts(records, sampling)
-    return summarize_costs(video_costs(cost_model(module), counts), counts)

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from dkp.data.records import VideoRecord
-from dkp.data.sampling import ClipSampling, FrameSampler
+from dkp.data.annotations.records import VideoRecord
+from dkp.data.sampling.frame_times import ClipSampling, FrameSampler
 from dkp.evaluation.cost import CostModel, frame_counts, video_costs
 
 

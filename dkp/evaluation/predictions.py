@@ -10,6 +10,7 @@ models that always run to the end (DKP, a frame classifier).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -19,9 +20,10 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
+from typing_extensions import override
 
 from dkp.evaluation.activitynet_submission import build_submission, write_submission
-from dkp.evaluation.cost import CostModel, cost_model
+from dkp.runtime.atomic import write_text
 
 FORMATS = ("jsonl", "csv")
 
@@ -56,29 +58,18 @@ def csv_fields(row: PredictionRow, top_k: int) -> dict[str, Any]:
 
 
 def write_csv(rows: Iterable[PredictionRow], path: str | Path, top_k: int) -> Path:
-    """Write rows as CSV with ``top_k`` label/score column pairs."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write rows as CSV with ``top_k`` label/score column pairs (atomically)."""
     columns = list(csv_fields(PredictionRow("", []), top_k))
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(csv_fields(row, top_k) for row in rows)
-    return path
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(csv_fields(row, top_k) for row in rows)
+    return write_text(path, text.getvalue())
 
 
 def write_jsonl(rows: Iterable[PredictionRow], path: str | Path) -> Path:
     """Write rows as JSON lines: ``{"video_id", "top": [[label, score], ...], ...}``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        for row in rows:
-            f.write(json.dumps(asdict(row)) + "\n")
-    return path
-
-
-def _counts(mask: torch.Tensor | None, size: int) -> list[int]:
-    return mask.sum(1).tolist() if mask is not None else [0] * size
+    return write_text(path, "".join(json.dumps(asdict(row)) + "\n" for row in rows))
 
 
 def _gathered(rows: list[PredictionRow]) -> list[PredictionRow]:
@@ -96,9 +87,9 @@ def _gathered(rows: list[PredictionRow]) -> list[PredictionRow]:
 class PredictionWriter(pl.Callback):
     """Writes each validate/test epoch's per-video predictions into ``out_dir``.
 
-    Reads the video probabilities the eval steps return (``outputs["probs"]``), and
-    ``outputs["exit"]`` (checkpoint index per video) where an early-exit model returns it.
-    GFLOPs per video come from the module's cost model at the video's real frame counts.
+    Reads what the eval steps return: the video probabilities (``outputs["probs"]``), what
+    each video cost (``outputs["costs"]``: GMACs of what ran on it) and, for a model that
+    stops early, the checkpoint each video stopped at (``outputs["exit"]``).
     ``activitynet_submission`` also writes the official ``submission.json``.
     """
 
@@ -119,14 +110,11 @@ class PredictionWriter(pl.Callback):
         self.formats = tuple(formats)
         self.activitynet_submission = activitynet_submission
         self.rows: list[PredictionRow] = []
-        self._cost: CostModel | None = None
         self._classes: list[str] | None = None
 
     # --- collecting ---------------------------------------------------------------------
     def _start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.rows = []
-        if self._cost is None:
-            self._cost = cost_model(pl_module)
         names = pl_module.hparams.get("classes")
         datamodule = getattr(trainer, "datamodule", None)
         if not names and datamodule is not None and hasattr(datamodule, "classes"):
@@ -138,43 +126,47 @@ class PredictionWriter(pl.Callback):
             return
         probs = outputs["probs"]
         classes = self._classes or [f"class_{i}" for i in range(probs.shape[1])]
-        size = len(batch.video_ids)
-        n_s, n_t = _counts(batch.student_mask, size), _counts(batch.teacher_mask, size)
         exits = outputs.get("exit")
-        exits = exits.tolist() if exits is not None else [None] * size
-        for i, video_id in enumerate(batch.video_ids):
+        exits = exits.tolist() if exits is not None else [None] * len(batch)
+        for i, (video_id, cost) in enumerate(zip(batch.video_ids, outputs["costs"], strict=True)):
             self.rows.append(
                 PredictionRow(
                     video_id=video_id,
                     top=top_classes(probs[i], classes, self.top_k),
-                    gflops=self._cost.video(int(n_s[i]), int(n_t[i])),
+                    gflops=cost.gflops,
                     exit_checkpoint=exits[i],
                 )
             )
 
-    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+    @override
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start(trainer, pl_module)
 
-    def on_test_epoch_start(self, trainer, pl_module) -> None:
+    @override
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start(trainer, pl_module)
 
+    @override
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ) -> None:
         if not trainer.sanity_checking:
             self._collect(outputs, batch)
 
+    @override
     def on_test_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ) -> None:
         self._collect(outputs, batch)
 
     # --- writing ------------------------------------------------------------------------
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
             self.write(_gathered(self.rows))
 
-    def on_test_epoch_end(self, trainer, pl_module) -> None:
+    @override
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.write(_gathered(self.rows))
 
     @rank_zero_only

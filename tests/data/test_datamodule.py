@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from dkp.data.activitynet import load_activitynet
+from dkp.data.annotations.activitynet import load_activitynet
 from dkp.data.datamodule import VideoDataModule
 from dkp.data.dataset import VideoClipDataset, collate_clips
+from dkp.data.decoding import PyAVReader
 from dkp.data.sampling import build_sampling
-from dkp.data.video import PyAVReader
 
 
 def splits(root, **subsets):
@@ -59,7 +59,7 @@ def test_frames_are_the_readers_frames(tiny_dataset):
     ).records
     dataset = VideoClipDataset(records, sampling, PyAVReader(), 32, 48)
     batch = collate_clips([dataset[0]], 8)
-    from dkp.data.video import FrameRequest
+    from dkp.data.decoding import FrameRequest
 
     times = tuple(batch.teacher_times[0].tolist())
     direct = PyAVReader().read(records[0].path, [FrameRequest(times, 48, 48)])[0]

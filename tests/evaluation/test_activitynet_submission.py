@@ -1,13 +1,13 @@
 import json
+from pathlib import Path
 
 import pytest
 
-from dkp.data.records import AnnotationError
+from dkp.data.annotations.records import AnnotationError
 from dkp.evaluation.activitynet_submission import (
     build_submission,
     class_ap,
     load_submission,
-    main,
     score_submission,
     submission_id,
     write_submission,
@@ -22,8 +22,8 @@ def annotated(subset, *labels):
     }
 
 
-@pytest.fixture
-def ground_truth(tmp_path):
+def write_ground_truth(folder: Path) -> Path:
+    """Five labelled validation videos (one 2-label), one training video, one unlabelled."""
     database = {
         "aaa": annotated("validation", "A"),
         "bbb": annotated("validation", "B"),
@@ -32,13 +32,12 @@ def ground_truth(tmp_path):
         "eee": annotated("training", "A"),  # other subset: ignored
         "fff": annotated("validation"),  # no labels: left out, as officially
     }
-    path = tmp_path / "gt.json"
+    path = folder / "gt.json"
     path.write_text(json.dumps({"version": "VERSION 1.3", "taxonomy": [], "database": database}))
     return path
 
 
-@pytest.fixture
-def submission(tmp_path):
+def write_example_submission(folder: Path) -> Path:
     predictions = [
         ("aaa", [("A", 0.9), ("B", 0.05), ("C", 0.05)]),
         ("bbb", [("A", 0.6), ("B", 0.3), ("C", 0.1)]),
@@ -46,7 +45,17 @@ def submission(tmp_path):
         ("ddd", [("A", 0.7), ("B", 0.2)]),
         ("zzz", [("A", 0.8)]),  # not a ground-truth video
     ]
-    return write_submission(tmp_path / "submission.json", build_submission(predictions))
+    return write_submission(folder / "submission.json", build_submission(predictions))
+
+
+@pytest.fixture
+def ground_truth(tmp_path: Path) -> Path:
+    return write_ground_truth(tmp_path)
+
+
+@pytest.fixture
+def submission(tmp_path: Path) -> Path:
+    return write_example_submission(tmp_path)
 
 
 def test_writer_gives_the_official_layout(tmp_path):
@@ -97,18 +106,6 @@ def test_a_video_claims_a_class_once():
     ap = class_ap({"a", "b"}, [("a", 0.9), ("a", 0.8), ("b", 0.7)])
     assert ap == pytest.approx(0.5 + 0.5 * 2 / 3)
     assert class_ap({"a"}, []) == 0.0
-
-
-def test_cli_prints_interpolated_map_and_hit_at_3(submission, ground_truth, capsys):
-    assert main(["score", str(submission), str(ground_truth)]) == 0
-    out = capsys.readouterr().out
-    assert "interpolated mAP (official): 56.67" in out
-    assert "hit@3 (official): 75.00" in out
-    assert "non-interpolated mAP (ours, over submitted scores): 66.67" in out
-    assert main(["score", str(submission), str(ground_truth), "--subset", "training"]) == 0
-    assert "hit@3 (official): 0.00" in capsys.readouterr().out  # eee: no predictions
-    assert main(["score", str(submission), str(ground_truth), "--subset", "testing"]) == 2
-    assert "no videos in subset 'testing'" in capsys.readouterr().err
 
 
 def test_malformed_submission_is_named(tmp_path, ground_truth):

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from torch import nn
 
-from dkp.data.records import VideoRecord
+from dkp.data.annotations.records import VideoRecord
 from dkp.data.sampling import build_sampling
-from dkp.evaluation.cost import CostModel, frame_counts, frame_gmacs, summarize_costs, video_costs
+from dkp.evaluation.cost import CostModel, frame_counts, frame_gmacs, video_costs
 from dkp.models.backbones import build_backbone
 from dkp.models.dkp import DKPNet
 from dkp.models.frame_net import FrameNet
+from dkp.runtime.results import CostSummary
 
 
 class PixelConv(nn.Module):
@@ -100,10 +101,10 @@ def test_costs_follow_each_videos_frame_counts():
     model = CostModel(student_frame=1.0, teacher_frame=10.0)
     costs = video_costs(model, counts)
     np.testing.assert_allclose(costs, [14.0, 42.0, 112.0])
-    summary = summarize_costs(costs, counts)
-    assert summary["gflops"] == pytest.approx(168 / 3)
-    assert summary["gflops_min"] == 14.0 and summary["gflops_max"] == 112.0
-    assert summary["gflops_std"] == pytest.approx(np.std([14.0, 42.0, 112.0]))
-    assert summary["frames_student"] == pytest.approx(48 / 3)
+    summary = CostSummary.of(costs, counts)
+    assert summary.gflops == pytest.approx(168 / 3)
+    assert summary.gflops_min == 14.0 and summary.gflops_max == 112.0
+    assert summary.gflops_std == pytest.approx(np.std([14.0, 42.0, 112.0]))
+    assert summary.frames_student == pytest.approx(48 / 3)
     adaptive = frame_counts(records, build_sampling("adaptive", n_t=5, ratio=4))
     np.testing.assert_array_equal(adaptive, [[20, 5]] * 3)

@@ -1,6 +1,6 @@
 import pytest
 
-from dkp.data.records import VideoRecord
+from dkp.data.annotations.records import VideoRecord
 from dkp.data.sampling import build_sampling
 from dkp.evaluation.cost import CostModel
 from dkp.evaluation.coverage import segment_coverage

@@ -5,18 +5,17 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from dkp.data.activitynet import load_activitynet
+from dkp.cli.predict import main as predict_main
+from dkp.data.annotations.activitynet import load_activitynet
 from dkp.data.batch import Batch
-from dkp.eval import evaluate
 from dkp.evaluation.activitynet_submission import load_ground_truth, score_submission
-from dkp.evaluation.cost import cost_model
 from dkp.evaluation.predictions import PredictionWriter
-from dkp.jobs import run_job
-from dkp.modules import FrameClassifierModule, load_module
-from dkp.predict import main as predict_main
-from dkp.train import train
+from dkp.lightning import FrameClassifierModule, load_module
+from dkp.runtime.jobs import run_job
+from dkp.tasks.evaluate import evaluate
+from dkp.tasks.train import train
 from tests.conftest import compose_config
-from tests.test_pipeline import STEPS
+from tests.tasks.test_train_eval_predict import STEPS
 
 
 def read_csv(path):
@@ -31,7 +30,7 @@ def teacher_ckpt(tiny_dataset, tmp_path_factory):
     cfg = compose_config(
         "train", ["experiment=teacher", "test=false", *STEPS], run_dir, tiny_dataset
     )
-    return run_job(cfg, train)["last_checkpoint"]
+    return run_job(cfg, train).last_checkpoint
 
 
 def test_eval_writes_per_video_predictions_and_a_scorable_submission(
@@ -53,7 +52,7 @@ def test_eval_writes_per_video_predictions_and_a_scorable_submission(
     annotations = tiny_dataset / "activity_net.v1-3.min.json"
     records = load_activitynet(annotations, tiny_dataset / "videos", ["validation"]).records
     module = load_module(teacher_ckpt)
-    per_video = cost_model(module).video(0, 2)  # a teacher alone, n_t = 2 frames
+    per_video = module.cost_model().video(0, 2)  # a teacher alone, n_t = 2 frames
 
     rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [row["video_id"] for row in rows] == [r.video_id for r in records]  # 8, in order
@@ -64,7 +63,7 @@ def test_eval_writes_per_video_predictions_and_a_scorable_submission(
         scores = [score for _, score in row["top"]]
         assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1, 1e-4)
         assert row["gflops"] == pytest.approx(per_video) and row["exit_checkpoint"] is None
-    assert results["cost"]["gflops"] == pytest.approx(per_video)
+    assert results.cost.gflops == pytest.approx(per_video)
 
     table = read_csv(tmp_path / "predictions.csv")
     assert list(table[0]) == ["video_id", "gflops", "exit_checkpoint"] + [
@@ -84,7 +83,7 @@ def test_eval_writes_per_video_predictions_and_a_scorable_submission(
     hits = sum(bool(top & truth[row["video_id"]]) for top, row in zip(top3, rows, strict=True))
     assert score.hit_at_k == hits / 8
     # With every class submitted, our mAP over the submission is the eval's val/mAP.
-    assert score.non_interpolated_map == pytest.approx(results["metrics"]["val/mAP"], abs=1e-4)
+    assert score.non_interpolated_map == pytest.approx(results.metrics["val/mAP"], abs=1e-4)
     assert 0.0 <= score.interpolated_map <= 1.0
 
 
@@ -101,7 +100,7 @@ def test_predict_csv_has_the_same_columns(teacher_ckpt, tiny_dataset, tmp_path):
     assert [line["video_id"] for line in table] == [str(v) for v in videos]
     module = load_module(teacher_ckpt)
     n_t = module.hparams["sampling"]["n_t"]  # sampled as in training
-    assert n_t == 2 and float(table[0]["gflops"]) == pytest.approx(cost_model(module).video(0, 2))
+    assert n_t == 2 and float(table[0]["gflops"]) == pytest.approx(module.cost_model().video(0, 2))
 
 
 def test_writer_hooks_rows_exit_checkpoints_and_formats(tmp_path):
@@ -122,13 +121,14 @@ def test_writer_hooks_rows_exit_checkpoints_and_formats(tmp_path):
     )
     outputs = {
         "probs": torch.tensor([[0.2, 0.7, 0.1], [0.5, 0.1, 0.4]]),
+        "costs": module.video_costs(batch),
         "exit": torch.tensor([0, 3]),
     }
     writer.on_test_epoch_start(trainer, module)
     writer.on_test_batch_end(trainer, module, outputs, batch, 0)
     writer.on_test_batch_end(trainer, module, None, batch, 1)  # an all-failed batch: no rows
     writer.on_test_epoch_end(trainer, module)
-    frame = cost_model(module).student_frame
+    frame = module.cost_model().student_frame
     table = read_csv(tmp_path / "predictions.csv")
     assert [(r["video_id"], r["label_1"], r["label_2"], r["exit_checkpoint"]) for r in table] == [
         ("x1", "b", "a", "0"),

@@ -181,6 +181,8 @@ class MSDNet(nn.Module):
     also serves as a plain frame backbone (``out_dim``).
     """
 
+    family = "MSDNet"  # how curves and tables name early exit on this backbone
+
     def __init__(
         self,
         n_blocks: int = 5,

@@ -2,13 +2,8 @@
 
 from dkp.models.early_exit.grid import Checkpoint, Grid, frame_permutation, parse_route
 from dkp.models.early_exit.network import EarlyExitNet
-from dkp.models.early_exit.progressive import (
-    ExitOutput,
-    ProgressiveRun,
-    UnitCosts,
-    as_thresholds,
-    progressive_inference,
-)
+from dkp.models.early_exit.policy import ExitOutput, ExitPolicy
+from dkp.models.early_exit.progressive import ProgressiveRun, progressive_inference
 from dkp.models.early_exit.shift import online_shift
 from dkp.models.early_exit.stages import ResNetStages, staged
 
@@ -16,11 +11,10 @@ __all__ = [
     "Checkpoint",
     "EarlyExitNet",
     "ExitOutput",
+    "ExitPolicy",
     "Grid",
     "ProgressiveRun",
     "ResNetStages",
-    "UnitCosts",
-    "as_thresholds",
     "frame_permutation",
     "online_shift",
     "parse_route",

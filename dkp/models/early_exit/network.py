@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from dkp.models.early_exit.grid import Checkpoint, Grid, parse_route
-from dkp.models.early_exit.shift import State, _shift_tensor
+from dkp.models.early_exit.shift import State, shift_channels
 from dkp.models.early_exit.stages import staged
 from dkp.models.frame_net import IMAGENET_MEAN, IMAGENET_STD, PixelNormalize
 
@@ -22,7 +22,8 @@ class EarlyExitNet(nn.Module):
     the ``route`` classifies the mean of the depth-``d`` exit features of every frame in
     groups ``0..g`` with its own linear head. :meth:`forward` computes every checkpoint at
     once (training); :func:`dkp.models.early_exit.progressive.progressive_inference` walks the
-    route and stops early, computing only what the checkpoints it reaches need.
+    route and stops early (:class:`~dkp.models.early_exit.policy.ExitPolicy`), computing only
+    what the checkpoints it reaches need.
     """
 
     def __init__(
@@ -76,7 +77,7 @@ class EarlyExitNet(nn.Module):
             fold = t.shape[1] // self.shift_div
             v = t[:, :fold].reshape(batch, self.grid.num_frames, fold, *t.shape[2:])
             prev = v[:, self.source.clamp_min(0)] * (self.source >= 0).view(1, -1, 1, 1, 1)
-            return _shift_tensor(t, prev.flatten(0, 1), self.shift_div)
+            return shift_channels(t, prev.flatten(0, 1), self.shift_div)
 
         return one(state) if isinstance(state, Tensor) else [one(t) for t in state]
 

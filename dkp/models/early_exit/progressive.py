@@ -3,55 +3,18 @@
 A :class:`ProgressiveRun` keeps every state it computed, keyed by (frame group, depth) and
 by the videos it was computed for. A checkpoint asks for what it needs (exit features of
 its groups at its depth, hence their states, hence the shifted-in states of earlier groups);
-only what is missing is computed, and only for the videos still running. Videos whose
-maximum class probability reaches the checkpoint's threshold stop there; the last checkpoint
-stops everyone. Each video's GMACs are counted from the units that ran for it.
+only what is missing is computed, and only for the videos still running. Which videos stop
+at each checkpoint is the :class:`~dkp.models.early_exit.policy.ExitPolicy`'s decision.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from dkp.models.early_exit.network import EarlyExitNet
+from dkp.models.early_exit.policy import ExitOutput, ExitPolicy
 from dkp.models.early_exit.shift import State, online_shift, select_rows
-
-
-@dataclass(frozen=True)
-class UnitCosts:
-    """GMACs of each unit of work: per frame for stem/stage/exit features, per video for heads."""
-
-    stem: float
-    stages: tuple[float, ...]
-    exits: tuple[float, ...]
-    heads: tuple[float, ...]
-
-
-@dataclass
-class ExitOutput:
-    """Per video: probabilities where it stopped, the checkpoint index, and GMACs spent."""
-
-    probs: Tensor  # (B, C)
-    exit_index: Tensor  # (B,) long
-    gflops: Tensor  # (B,) float64; zeros when no unit costs were given
-    checkpoint_probs: Tensor  # (B, K, C); NaN after each video's exit
-
-
-def as_thresholds(thresholds: float | Sequence[float] | None, count: int) -> list[float]:
-    """One threshold per checkpoint from a scalar, a list or None (never stop early)."""
-    if thresholds is None:
-        return [float("inf")] * count
-    if isinstance(thresholds, (int, float)):
-        return [float(thresholds)] * count
-    values = [float(t) for t in thresholds]
-    if len(values) == count - 1:  # the last checkpoint always stops
-        values.append(0.0)
-    if len(values) != count:
-        raise ValueError(f"thresholds: need {count} (or {count - 1}) values, got {len(values)}")
-    return values
 
 
 class _Cached:
@@ -84,17 +47,12 @@ class _Cached:
 class ProgressiveRun:
     """One batch's walk along ``net``'s route with a cache of everything computed."""
 
-    def __init__(self, net: EarlyExitNet, frames: Tensor, costs: UnitCosts | None = None) -> None:
+    def __init__(self, net: EarlyExitNet, frames: Tensor) -> None:
         net.check_frames(frames)
-        self.net, self.frames, self.costs = net, frames, costs
+        self.net, self.frames = net, frames
         self.grid = net.grid
-        self.spent = torch.zeros(frames.shape[0], dtype=torch.float64)
         self.states: dict[tuple[int, int], _Cached] = {}  # (group, depth); depth -1 = stem
         self.pooled: dict[tuple[int, int], _Cached] = {}
-
-    def _charge(self, rows: Tensor, per_frame: float | None, frames: int) -> None:
-        if per_frame is not None:
-            self.spent[rows] += per_frame * frames
 
     def _input(self, group: int, rows: Tensor) -> Tensor:
         index = torch.tensor(self.grid.group_frames(group), device=self.frames.device)
@@ -110,7 +68,6 @@ class ProgressiveRun:
         body = self.net.body
         if depth < 0:
             value = body.stem(self._input(group, rows))
-            self._charge(rows, self.costs and self.costs.stem, n)
         else:
             x = self.state(group, depth - 1, rows)
             prev = None
@@ -118,7 +75,6 @@ class ProgressiveRun:
                 prev = self._shift_source(group, depth - 1, rows)
             x = online_shift(x, prev, self.net.shift_div)
             value = body.stage(depth, x)
-            self._charge(rows, self.costs and self.costs.stages[depth], n)
         self.states[group, depth] = _Cached(rows, n, value)
         return value
 
@@ -142,7 +98,6 @@ class ProgressiveRun:
             return cached.take(rows).view(len(rows), self.grid.sizes[group], -1)
         n = self.grid.sizes[group]
         value = self.net.body.exit_features(depth, self.state(group, depth, rows))
-        self._charge(rows, self.costs and self.costs.exits[depth], n)
         self.pooled[group, depth] = _Cached(rows, n, value)
         return value.view(len(rows), n, -1)
 
@@ -150,22 +105,17 @@ class ProgressiveRun:
         """Checkpoint ``index``'s logits for videos ``rows``."""
         c = self.net.route[index]
         feats = torch.cat([self.exit_features(g, c.depth, rows) for g in range(c.group + 1)], 1)
-        self._charge(rows, self.costs and self.costs.heads[index], 1)
         return self.net.head(index, feats.mean(dim=1))
 
 
 @torch.no_grad()
-def progressive_inference(
-    net: EarlyExitNet,
-    frames: Tensor,
-    thresholds: float | Sequence[float] | None,
-    costs: UnitCosts | None = None,
-) -> ExitOutput:
-    """Walk the route; a video stops at the first checkpoint whose max probability reaches
-    that checkpoint's threshold (the last one always stops). Exited videos cost nothing more."""
+def progressive_inference(net: EarlyExitNet, frames: Tensor, policy: ExitPolicy) -> ExitOutput:
+    """Walk the route, stopping each video where ``policy`` says; exited videos cost nothing
+    more. ``gflops`` is left to the caller, which knows what each checkpoint costs."""
     k_total = net.num_checkpoints
-    limits = as_thresholds(thresholds, k_total)
-    run = ProgressiveRun(net, frames, costs)
+    if policy.num_checkpoints != k_total:
+        raise ValueError(f"thresholds: {policy.num_checkpoints} given, the route has {k_total}")
+    run = ProgressiveRun(net, frames)
     batch, c = frames.shape[0], net.num_classes
     probs = torch.zeros(batch, c, device=frames.device)
     every = torch.full((batch, k_total, c), float("nan"), device=frames.device)
@@ -174,13 +124,11 @@ def progressive_inference(
     for k in range(k_total):
         p = run.logits(k, active).float().softmax(-1)
         every[active.to(every.device), k] = p
-        stop = p.max(dim=1).values.cpu() >= limits[k]
-        if k == k_total - 1:
-            stop[:] = True
+        stop = policy.stops(k, p).cpu()
         done = active[stop]
         probs[done.to(probs.device)] = p[stop.to(p.device)]
         exit_index[done] = k
         active = active[~stop]
         if len(active) == 0:
             break
-    return ExitOutput(probs, exit_index, run.spent, every)
+    return ExitOutput(probs, exit_index, every)

@@ -16,7 +16,7 @@ from torch import Tensor
 State = Tensor | list[Tensor]
 
 
-def _shift_tensor(current: Tensor, previous: Tensor | None, fold_div: int) -> Tensor:
+def shift_channels(current: Tensor, previous: Tensor | None, fold_div: int) -> Tensor:
     fold = current.shape[1] // fold_div
     if fold == 0:
         return current
@@ -36,9 +36,9 @@ def online_shift(current: State, previous: State | None, fold_div: int) -> State
     if fold_div <= 0:
         return current
     if isinstance(current, Tensor):
-        return _shift_tensor(current, previous, fold_div)
+        return shift_channels(current, previous, fold_div)
     prev = previous if previous is not None else [None] * len(current)
-    return [_shift_tensor(c, p, fold_div) for c, p in zip(current, prev, strict=True)]
+    return [shift_channels(c, p, fold_div) for c, p in zip(current, prev, strict=True)]
 
 
 def select_rows(state: State, index: Tensor) -> State:
@@ -47,6 +47,3 @@ def select_rows(state: State, index: Tensor) -> State:
         return state[index]
     return [s[index] for s in state]
 
-
-def state_rows(state: State) -> int:
-    return (state if isinstance(state, Tensor) else state[0]).shape[0]

@@ -1,0 +1,16 @@
+"""``dkp-exits``: score a model that stops early at operating points (``dkp-exits --help``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from dkp.runtime.hydra_app import run_hydra_app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_hydra_app("exits", "dkp.tasks.exits:exits", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

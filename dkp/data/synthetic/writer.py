@@ -1,0 +1,230 @@
+"""Writing the dataset: encode every planned video, then the annotations and the manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dkp.data.synthetic.config import (
+    ANNOTATION_NAME,
+    BRIEF_GROUP,
+    FINE_GROUP,
+    GENERATOR_VERSION,
+    MANIFEST_NAME,
+    VIDEO_DIR,
+    SyntheticConfig,
+    class_groups,
+)
+from dkp.data.synthetic.plan import VideoPlan, plan_dataset
+from dkp.data.synthetic.render import render_video
+from dkp.runtime.atomic import write_json
+
+log = logging.getLogger(__name__)
+GENERATOR = "dkp.data.synthetic"  # recorded in the manifest
+
+
+def _encode(config: SyntheticConfig, frames: np.ndarray, path: Path) -> None:
+    import av
+
+    gop = max(1, round(config.gop_seconds * config.fps))
+    with av.open(str(path), "w", format="mp4", options={"fflags": "+bitexact"}) as container:
+        stream = container.add_stream("libx264", rate=config.fps)
+        stream.width, stream.height, stream.pix_fmt = config.width, config.height, "yuv420p"
+        stream.codec_context.thread_count = 1
+        stream.options = {
+            "crf": str(config.crf),
+            "preset": config.preset,
+            "g": str(gop),
+            "threads": "1",
+            # x264's AVX-512 kernels make the output vary from run to run (seen with 64x64
+            # frames on an AMD EPYC); its plain C code is deterministic on every CPU, and at
+            # this size costs ~20 s more for the default dataset.
+            "x264-params": "asm=0",
+        }
+        for i, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def probe_duration(path: str | Path) -> float:
+    """A video file's duration in seconds, as PyAV (the container) reports it."""
+    import av
+
+    with av.open(str(path)) as container:
+        if container.duration is not None:
+            return container.duration / 1_000_000
+        stream = container.streams.video[0]
+        return float(stream.duration * stream.time_base)
+
+
+def video_path(out_dir: str | Path, video_id: str) -> Path:
+    return Path(out_dir) / VIDEO_DIR / f"v_{video_id}.mp4"
+
+
+def _write_video(task: tuple[SyntheticConfig, VideoPlan, str]) -> tuple[str, float, int]:
+    """Render, encode and probe one video (a worker's job); returns id, duration and bytes."""
+    config, plan, out_dir = task
+    final = video_path(out_dir, plan.video_id)
+    tmp = final.with_name(f".{final.name}.tmp")
+    _encode(config, render_video(config, plan), tmp)
+    duration = probe_duration(tmp)
+    os.replace(tmp, final)
+    return plan.video_id, duration, final.stat().st_size
+
+
+# ------------------------------------------------------------------------------- annotations
+
+
+def taxonomy(config: SyntheticConfig) -> list[dict[str, Any]]:
+    """Root -> the non-empty groups -> their classes, as ActivityNet taxonomy nodes."""
+    nodes: list[dict[str, Any]] = [
+        {"nodeId": 0, "nodeName": "Root", "parentId": None, "parentName": None}
+    ]
+    groups = class_groups(config)
+    for group in (FINE_GROUP, BRIEF_GROUP):
+        members = [name for name, g in groups if g == group]
+        if not members:
+            continue  # an empty group would read as a leaf class
+        group_id = len(nodes)
+        nodes.append({"nodeId": group_id, "nodeName": group, "parentId": 0, "parentName": "Root"})
+        for name in members:
+            nodes.append(
+                {"nodeId": len(nodes), "nodeName": name, "parentId": group_id, "parentName": group}
+            )
+    return nodes
+
+
+def annotations(
+    config: SyntheticConfig, plans: list[VideoPlan], durations: dict[str, float]
+) -> dict[str, Any]:
+    """The ActivityNet v1.3 annotation object for ``plans`` with the measured ``durations``."""
+    database = {}
+    for plan in plans:
+        database[plan.video_id] = {
+            "subset": plan.subset,
+            "duration": round(durations[plan.video_id], 6),
+            "resolution": f"{config.width}x{config.height}",
+            "url": f"https://www.youtube.com/watch?v={plan.video_id}",
+            "annotations": [
+                {
+                    "segment": [round(s.start / config.fps, 6), round(s.end / config.fps, 6)],
+                    "label": s.label,
+                }
+                for s in plan.segments
+            ],
+        }
+    return {"version": "VERSION 1.3", "taxonomy": taxonomy(config), "database": database}
+
+
+def _manifest(config: SyntheticConfig) -> dict[str, Any]:
+    return {
+        "generator": GENERATOR,
+        "version": GENERATOR_VERSION,
+        "annotation_file": ANNOTATION_NAME,
+        "num_videos": config.num_videos,
+        "config": asdict(config),
+    }
+
+
+# -------------------------------------------------------------------------------------- entry
+
+
+def generate(
+    out_dir: str | Path, config: SyntheticConfig = SyntheticConfig(), workers: int = 2
+) -> Path:
+    """Write the dataset under ``out_dir`` and return the annotation file's path.
+
+    The manifest is removed first and written last, so an interrupted run leaves a directory
+    that :func:`ensure_dataset` regenerates. Videos are written under temporary names and
+    renamed; ``videos/v_*.mp4`` files that the new annotations do not list (left by an earlier
+    generation with other parameters) are removed.
+    """
+    config.validate()
+    out = Path(out_dir)
+    videos = out / VIDEO_DIR
+    videos.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST_NAME).unlink(missing_ok=True)
+    started = time.perf_counter()
+    plans = plan_dataset(config)
+    # Longest first, so that the pool's last jobs are short ones.
+    tasks = [(config, p, str(out)) for p in sorted(plans, key=lambda p: -p.num_frames)]
+    if workers <= 1:
+        results = [_write_video(task) for task in tasks]
+    else:
+        # Spawned, not forked: the caller may hold threads (torch, loggers) that fork copies badly.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = list(pool.map(_write_video, tasks))
+    durations = {vid: duration for vid, duration, _ in results}
+    total_bytes = sum(size for _, _, size in results)
+
+    keep = {video_path(out, p.video_id).name for p in plans}
+    for stale in videos.glob("v_*.mp4"):
+        if stale.name not in keep:
+            stale.unlink()
+    for tmp in videos.glob(".v_*.mp4.tmp"):
+        tmp.unlink()
+
+    annotation = out / ANNOTATION_NAME
+    write_json(
+        annotation, annotations(config, plans, durations), indent=None, separators=(",", ":")
+    )
+    write_json(out / MANIFEST_NAME, _manifest(config))
+    elapsed = time.perf_counter() - started
+    log.info(
+        "wrote %d videos (%.1f min of video, %.1f MB) and %s in %.1f s with %d worker(s)",
+        len(plans),
+        sum(durations.values()) / 60,
+        total_bytes / 1e6,
+        annotation,
+        elapsed,
+        workers,
+    )
+    return annotation
+
+
+def dataset_matches(out_dir: str | Path, config: SyntheticConfig = SyntheticConfig()) -> bool:
+    """Whether ``out_dir`` holds a complete dataset generated with ``config`` by this version."""
+    out = Path(out_dir)
+    try:
+        manifest = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
+        database = json.loads((out / ANNOTATION_NAME).read_text(encoding="utf-8"))["database"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if not isinstance(manifest, dict) or manifest.get("generator") != GENERATOR:
+        return False
+    if manifest.get("version") != GENERATOR_VERSION:
+        return False
+    try:
+        if SyntheticConfig(**manifest.get("config", {})) != config:
+            return False
+    except TypeError:  # parameters this version does not know
+        return False
+    return len(database) == config.num_videos and all(
+        video_path(out, vid).is_file() for vid in database
+    )
+
+
+def ensure_dataset(
+    out_dir: str | Path,
+    config: SyntheticConfig = SyntheticConfig(),
+    workers: int = 2,
+    force: bool = False,
+) -> Path:
+    """The annotation file of the dataset in ``out_dir``, generating it unless it matches
+    (or ``force``)."""
+    if not force and dataset_matches(out_dir, config):
+        log.info("synthetic dataset in %s is up to date", out_dir)
+        return Path(out_dir) / ANNOTATION_NAME
+    return generate(out_dir, config, workers)

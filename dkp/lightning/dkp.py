@@ -1,0 +1,245 @@
+"""DKP training: a frozen teacher, a student, and the propagation block and ensemble between."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from torch.nn import functional as F
+from typing_extensions import override
+
+from dkp.data.batch import Batch
+from dkp.evaluation.cost import CostModel, frame_gmacs
+from dkp.lightning.base import (
+    FrameSeries,
+    VideoModule,
+    frame_counts,
+    plain,
+    soft_target,
+    video_nll,
+)
+from dkp.lightning.checkpoint import CheckpointError, require_kind, substate
+from dkp.lightning.exiting import CheckpointScores
+from dkp.lightning.frame_classifier import FrameClassifierModule
+from dkp.models.dkp.dynamic import dynamic_dkp_inference
+from dkp.models.dkp.net import DKPNet, DKPOutput, video_logits
+from dkp.models.early_exit.policy import ExitOutput, ExitPolicy
+from dkp.models.frame_net import masked_mean
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOSS_WEIGHTS = {"ensemble": 1.0, "propagated": 1.0, "distill": 1.0, "student": 0.5}
+
+
+def _from_frame_checkpoint(path: str, role: str) -> tuple[dict, Any, dict[str, torch.Tensor]]:
+    hint = f"Train it first with `dkp-train experiment={role}` and pass its .ckpt file."
+    ckpt = require_kind(path, FrameClassifierModule.kind, hint)
+    hp = ckpt["hyper_parameters"]
+    if hp.get("role") != role:
+        log.warning("%s was trained as the %s, used here as the %s", path, hp.get("role"), role)
+    state = substate(ckpt["state_dict"], "net.")
+    return hp["net"], hp["input_size"], state
+
+
+class DKPModule(VideoModule):
+    """Trains propagation and ensemble (and optionally the student) against a teacher.
+
+    ``teacher_ckpt`` (required for training) and ``student_ckpt`` (optional) are checkpoints
+    of :class:`FrameClassifierModule`; their network configs and input sizes replace the
+    ``teacher``/``student`` configs, and the resolved configs are what the DKP checkpoint
+    stores, so ``DKPModule.load_from_checkpoint(path)`` needs neither file again.
+
+    It is also :class:`~dkp.lightning.exiting.EarlyExiting` (dynamic DKP): checkpoint 1 is
+    the student alone, checkpoint 2 the full DKP.
+
+    Loss = w_ensemble * NLL(video ensemble probabilities)
+         + w_propagated * CE(mean propagated-student logits)
+         + w_distill * T^2 * KL(teacher video distribution at T || propagated student at T)
+         + w_student * CE(mean student logits)   (keeps the student a classifier on its own)
+    """
+
+    kind = "dkp"
+
+    def __init__(
+        self,
+        student: dict,
+        teacher: dict,
+        student_size: int | list[int] = 112,
+        teacher_size: int | list[int] = 224,
+        propagation: dict | None = None,
+        ensemble: dict | None = None,
+        teacher_ckpt: str | None = None,
+        student_ckpt: str | None = None,
+        freeze_teacher: bool = True,
+        freeze_student: bool = False,
+        loss_weights: dict | None = None,
+        distill_temperature: float = 4.0,
+        optimizer: dict | None = None,
+        scheduler: dict | None = None,
+        classes: list[str] | None = None,
+        sampling: dict | None = None,
+    ) -> None:
+        super().__init__(optimizer, scheduler, classes, sampling)
+        student, teacher = plain(student), plain(teacher)
+        student_size, teacher_size = plain(student_size), plain(teacher_size)
+        weights = {**DEFAULT_LOSS_WEIGHTS, **(plain(loss_weights) or {})}
+        unknown = set(weights) - set(DEFAULT_LOSS_WEIGHTS)
+        if unknown:
+            raise ValueError(f"model.loss_weights: unknown terms {sorted(unknown)}")
+        states: dict[str, dict[str, torch.Tensor]] = {}
+        if teacher_ckpt:
+            teacher, teacher_size, states["teacher"] = _from_frame_checkpoint(
+                teacher_ckpt, "teacher"
+            )
+        if student_ckpt:
+            student, student_size, states["student"] = _from_frame_checkpoint(
+                student_ckpt, "student"
+            )
+        self.save_config(
+            student=student,
+            teacher=teacher,
+            student_size=student_size,
+            teacher_size=teacher_size,
+            propagation=plain(propagation) or {},
+            ensemble=plain(ensemble) or {},
+            # Weights are now part of this module's state: a reload needs no files.
+            teacher_ckpt=None,
+            student_ckpt=None,
+            teacher_source=teacher_ckpt,
+            student_source=student_ckpt,
+            freeze_teacher=freeze_teacher,
+            freeze_student=freeze_student,
+            loss_weights=weights,
+            distill_temperature=distill_temperature,
+        )
+        self.net = DKPNet(
+            instantiate(student),
+            instantiate(teacher),
+            propagation=self.hparams.propagation,
+            ensemble=self.hparams.ensemble,
+        )
+        for role, state in states.items():
+            try:
+                getattr(self.net, role).load_state_dict(state)
+            except RuntimeError as err:
+                source = teacher_ckpt if role == "teacher" else student_ckpt
+                raise CheckpointError(f"{source}: does not fit the {role} network: {err}") from err
+        for role, frozen in (("teacher", freeze_teacher), ("student", freeze_student)):
+            if frozen:
+                getattr(self.net, role).requires_grad_(False)
+        self.train()
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return ("student", "teacher")
+
+    @property
+    def num_classes(self) -> int:
+        return self.net.student.num_classes
+
+    @property
+    def input_sizes(self) -> dict[str, int | list[int]]:
+        return {"student": self.hparams.student_size, "teacher": self.hparams.teacher_size}
+
+    def build_cost_model(self) -> CostModel:
+        sizes = self.input_sizes
+        return CostModel(
+            student_frame=frame_gmacs(self.net.student, sizes["student"]),
+            teacher_frame=frame_gmacs(self.net.teacher, sizes["teacher"]),
+            fusion_net=self.net,
+        )
+
+    # --- dynamic DKP (EarlyExiting) -----------------------------------------------------
+    exit_series = "Dynamic DKP"
+    num_checkpoints = 2
+
+    def checkpoint_costs(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """GMACs ``(B, 2)`` of stopping each video at the student and at the full DKP, and
+        the (student, teacher) frames ``(B, 2, 2)`` run by then."""
+        model = self.cost_model()
+        n_s, n_t = frame_counts(batch)
+        pairs = list(zip(n_s, n_t, strict=True))
+        gflops = [[s * model.student_frame, model.video(s, t)] for s, t in pairs]
+        frames = [[[s, 0], [s, t]] for s, t in pairs]
+        return np.asarray(gflops, np.float64).reshape(-1, 2), np.asarray(
+            frames, np.float64
+        ).reshape(-1, 2, 2)
+
+    @torch.no_grad()
+    def checkpoint_scores(self, batch: Batch) -> CheckpointScores:
+        out = self.net(batch)
+        student = masked_mean(out.student_logits.float().softmax(-1), batch.student_mask)
+        probs = torch.stack([student, out.video_probs.float()], dim=1)
+        return CheckpointScores(probs, *self.checkpoint_costs(batch))
+
+    def infer(self, batch: Batch, policy: ExitPolicy) -> ExitOutput:
+        out = dynamic_dkp_inference(self.net, batch, policy)
+        gflops, _ = self.checkpoint_costs(batch)
+        out.gflops = torch.from_numpy(gflops[np.arange(len(batch)), out.exit_index.numpy()])
+        return out
+
+    @override
+    def on_fit_start(self) -> None:
+        if self.hparams.freeze_teacher and self.hparams.teacher_source is None:
+            raise CheckpointError(
+                "model.teacher_ckpt is not set: DKP trains against a trained, frozen teacher. "
+                "Train one with `dkp-train experiment=teacher` and pass its checkpoint as "
+                "model.teacher_ckpt=PATH (or set model.freeze_teacher=false)."
+            )
+
+    def train(self, mode: bool = True) -> DKPModule:
+        """Frozen networks stay in eval mode (their BatchNorm statistics do not move)."""
+        super().train(mode)
+        for role in ("teacher", "student"):
+            if self.hparams[f"freeze_{role}"]:
+                getattr(self.net, role).eval()
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning restores per-module modes after validation; re-assert the frozen ones.
+        self.train()
+
+    def forward(self, batch: Batch) -> DKPOutput:
+        return self.net(batch)
+
+    def video_probs(self, batch: Batch) -> torch.Tensor:
+        return self.net(batch).video_probs
+
+    def frame_probs(self, batch: Batch) -> dict[str, FrameSeries]:
+        out = self.net(batch)
+        s_times, s_mask = batch.student_times, batch.student_mask
+        return {
+            "student": FrameSeries(out.student_logits.float().softmax(-1), s_times, s_mask),
+            "teacher": FrameSeries(
+                out.teacher_logits.float().softmax(-1), batch.teacher_times, batch.teacher_mask
+            ),
+            "propagated": FrameSeries(out.ensemble.propagated_probs, s_times, s_mask),
+            "ensemble": FrameSeries(out.ensemble.frame_probs, s_times, s_mask),
+        }
+
+    def training_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        out = self.net(batch)
+        w = self.hparams.loss_weights
+        target = soft_target(batch.target)
+        propagated = video_logits(out.propagated_logits, batch.student_mask)
+        terms = {
+            "ensemble": video_nll(out.video_probs, batch.target),
+            "propagated": F.cross_entropy(propagated, target),
+        }
+        if w["distill"]:
+            t = self.hparams.distill_temperature
+            teacher = video_logits(out.teacher_logits, batch.teacher_mask).detach()
+            terms["distill"] = (t * t) * F.kl_div(
+                F.log_softmax(propagated / t, dim=-1),
+                F.log_softmax(teacher / t, dim=-1),
+                log_target=True,
+                reduction="batchmean",
+            )
+        if w["student"]:
+            student = video_logits(out.student_logits, batch.student_mask)
+            terms["student"] = F.cross_entropy(student, target)
+        terms["loss"] = sum(w[name] * value for name, value in terms.items())
+        return terms

@@ -1,0 +1,1 @@
+"""Reporting: accuracy-vs-GFLOPs curves, tables and figures drawn from the jobs' results."""

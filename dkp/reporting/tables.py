@@ -1,0 +1,139 @@
+"""Tables of results, as CSV and Markdown: curve points, and videos stopping at each checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dkp.runtime.atomic import write_text
+from dkp.runtime.results import Results
+
+if TYPE_CHECKING:
+    from dkp.reporting.curves import CurvePoint
+
+#: The columns of a points table: :class:`~dkp.reporting.curves.CurvePoint`'s fields.
+POINT_COLUMNS = (
+    "series",
+    "gflops",
+    "gflops_std",
+    "value",
+    "metric",
+    "frames_student",
+    "frames_teacher",
+    "source",
+)
+AXIS_LABELS = {"mAP": "mAP (%)", "top1": "Top-1 accuracy (%)", "top5": "Top-5 accuracy (%)"}
+
+
+def write_csv_rows(path: Path, rows: Sequence[Sequence[object]]) -> Path:
+    """Write ``rows`` (the header first) as CSV, atomically."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    return write_text(path, text.getvalue())
+
+
+def _sorted(points: Sequence[CurvePoint]) -> list[CurvePoint]:
+    return sorted(points, key=lambda p: (p.series, p.gflops, p.source))
+
+
+def _num(x: float) -> str:
+    """Floats for the CSV: ten significant digits, so 100 * 0.665 reads 66.5."""
+    return "" if math.isnan(x) else format(x, ".10g")
+
+
+def _cell(x: float, digits: int) -> str:
+    return "–" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def _shown_path(source: str, base: Path) -> str:
+    """``source`` relative to ``base``, else to the working directory, when it lies under it
+    (keeps committed tables portable)."""
+    for root in (base, Path.cwd()):
+        try:
+            return Path(source).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue
+    return source
+
+
+def write_points(
+    points: Sequence[CurvePoint],
+    out_dir: str | Path,
+    failed: Sequence[tuple[str, str]] = (),
+    skipped: Sequence[tuple[str, str]] = (),
+    name: str = "points",
+) -> list[Path]:
+    """Write ``<name>.csv`` and ``<name>.md`` (sorted by series, then GFLOPs); the Markdown
+    footer lists the ``failed`` jobs and ``skipped`` results (path, why)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = _sorted(points)
+    csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+    table: list[list[object]] = [list(POINT_COLUMNS)]
+    for p in rows:
+        shown = {**asdict(p), "source": _shown_path(p.source, out_dir)}
+        table.append([_num(v) if isinstance(v, float) else v for v in shown.values()])
+    write_csv_rows(csv_path, table)
+    metric = " / ".join(dict.fromkeys(AXIS_LABELS.get(p.metric, p.metric) for p in rows))
+    lines = [
+        f"| series | GFLOPs | ± | {metric or 'metric (%)'} | n_s | n_t | source |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for p in rows:
+        cells = [
+            p.series.replace("|", "\\|"),
+            f"{p.gflops:.3f}",
+            f"{p.gflops_std:.3f}",
+            f"{p.value:.2f}",
+            _cell(p.frames_student, 1),
+            _cell(p.frames_teacher, 1),
+            f"`{_shown_path(p.source, out_dir)}`",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    for title, items in (
+        (f"Failed jobs: {len(failed)}", failed),
+        (f"Skipped results: {len(skipped)}", skipped),
+    ):
+        if items:
+            lines += ["", title, ""]
+            lines += [f"- `{_shown_path(path, out_dir)}`: {why}" for path, why in items]
+    write_text(md_path, "\n".join(lines) + "\n")
+    return [csv_path, md_path]
+
+
+def write_exit_counts(
+    rows: Mapping[str, Sequence[int]], out_dir: str | Path, name: str = "exit_counts"
+) -> list[Path]:
+    """The supplement's table: videos stopping at each checkpoint and the total, one row per
+    run; as ``<name>.csv`` and ``<name>.md``. Rows may have different checkpoint counts."""
+    out_dir = Path(out_dir)
+    width = max(len(c) for c in rows.values())
+    header = ["Checkpoint", *[str(i + 1) for i in range(width)], "Total"]
+    table = [
+        [label, *[str(n) for n in counts], *["-"] * (width - len(counts)), str(sum(counts))]
+        for label, counts in rows.items()
+    ]
+    csv_path = write_csv_rows(out_dir / f"{name}.csv", [header, *table])
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (width + 1) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in table]
+    md_path = write_text(out_dir / f"{name}.md", "\n".join(lines) + "\n")
+    return [csv_path, md_path]
+
+
+def exit_counts_near(
+    curves: Mapping[str, Sequence[Results]], out_dir: str | Path, fraction: float = 0.5
+) -> list[Path]:
+    """The supplement's table across models: per series, the exit counts of its point whose
+    budget fraction is nearest ``fraction``; ``out_dir/exit_counts.{csv,md}``."""
+    rows = {}
+    for series, points in curves.items():
+        budgeted = [p for p in points if p.exits and p.exits.budget_fraction is not None]
+        if budgeted:
+            p = min(budgeted, key=lambda p: abs(p.exits.budget_fraction - fraction))
+            rows[f"{series} ({p.exits.budget_fraction:.0%} budget)"] = p.exits.counts
+    return write_exit_counts(rows, out_dir)

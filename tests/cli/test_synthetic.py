@@ -1,0 +1,53 @@
+"""dkp-synthetic: the command writes, skips an up-to-date dataset, and refuses bad values."""
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from dkp.cli.synthetic import main
+from dkp.data.synthetic.config import ANNOTATION_NAME, MANIFEST_NAME
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_cli_writes_a_dataset_and_skips_an_up_to_date_one(tmp_path, capsys):
+    out = tmp_path / "cli"
+    argv = ["--out", str(out), "--seed", "3", "--videos-per-class", "1", "1", "0"]
+    argv += ["--fine-classes", "1", "--brief-classes", "2", "--min-duration", "2"]
+    argv += ["--max-duration", "3", "--workers", "1"]
+    assert main(argv) == 0
+    assert str(out / ANNOTATION_NAME) in capsys.readouterr().out
+    data = json.loads((out / ANNOTATION_NAME).read_text())
+    assert len(data["database"]) == 6
+    assert Counter(e["subset"] for e in data["database"].values()) == {
+        "training": 3,
+        "validation": 3,
+    }
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["config"]["seed"] == 3
+    assert manifest["config"]["videos_per_class"] == [1, 1, 0]
+    before = mtimes(out)
+    assert main(argv) == 0
+    assert mtimes(out) == before
+    assert main([*argv, "--force"]) == 0
+    assert mtimes(out)[MANIFEST_NAME] != before[MANIFEST_NAME]
+    assert main(["--out", str(out), "--fine-classes", "99"]) == 2
+
+
+def test_module_runs_as_a_script(tmp_path):
+    out = tmp_path / "m"
+    argv = ["--out", str(out), "--videos-per-class", "1", "0", "0", "--fine-classes", "1"]
+    argv += ["--brief-classes", "0", "--min-duration", "2", "--max-duration", "2", "--workers", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "dkp.cli.synthetic", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(list((out / "videos").glob("v_*.mp4"))) == 1

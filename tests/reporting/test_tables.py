@@ -1,0 +1,57 @@
+"""Exit-count tables (the supplement's), as CSV and Markdown."""
+
+from pathlib import Path
+
+from dkp.reporting.curves import CurvePoint
+from dkp.reporting.tables import write_exit_counts, write_points
+
+
+def point(series: str, gflops: float, value: float, source: str, std: float = 0.0) -> CurvePoint:
+    return CurvePoint(series, gflops, std, value, "mAP", 16.0, 4.0, source)
+
+
+def test_exit_tables(tmp_path):
+    csv_path, md_path = write_exit_counts(
+        {"Kinetics-400": [3433, 4292, 5365, 6706], "short": [1, 2]}, tmp_path
+    )
+    assert csv_path.read_text().splitlines() == [
+        "Checkpoint,1,2,3,4,Total",
+        "Kinetics-400,3433,4292,5365,6706,19796",
+        "short,1,2,-,-,3",
+    ]
+    assert (
+        md_path.read_text().splitlines()[2]
+        == "| Kinetics-400 | 3433 | 4292 | 5365 | 6706 | 19796 |"
+    )
+
+
+def test_points_tables_exact(tmp_path: Path):
+    points = [
+        point("Teacher", 2.0, 70.0, str(tmp_path / "t" / "results.json")),
+        point("DKP a", 0.4, 66.5, "/elsewhere/results.json"),
+        point("DKP a", 0.2, 100 * 0.615, str(tmp_path / "d" / "results.json"), std=0.0125),
+    ]
+    failed = [(str(tmp_path / "f" / "failed.json"), "job failed: boom")]
+    skipped = [("/x/results.json", "unreadable: bad")]
+    csv_path, md_path = write_points(points, tmp_path, failed, skipped)
+    assert csv_path.read_text().splitlines() == [
+        "series,gflops,gflops_std,value,metric,frames_student,frames_teacher,source",
+        "DKP a,0.2,0.0125,61.5,mAP,16,4,d/results.json",
+        "DKP a,0.4,0,66.5,mAP,16,4,/elsewhere/results.json",
+        "Teacher,2,0,70,mAP,16,4,t/results.json",
+    ]
+    assert md_path.read_text() == (
+        "| series | GFLOPs | ± | mAP (%) | n_s | n_t | source |\n"
+        "|---|---:|---:|---:|---:|---:|---|\n"
+        "| DKP a | 0.200 | 0.013 | 61.50 | 16.0 | 4.0 | `d/results.json` |\n"
+        "| DKP a | 0.400 | 0.000 | 66.50 | 16.0 | 4.0 | `/elsewhere/results.json` |\n"
+        "| Teacher | 2.000 | 0.000 | 70.00 | 16.0 | 4.0 | `t/results.json` |\n"
+        "\n"
+        "Failed jobs: 1\n"
+        "\n"
+        "- `f/failed.json`: job failed: boom\n"
+        "\n"
+        "Skipped results: 1\n"
+        "\n"
+        "- `/x/results.json`: unreadable: bad\n"
+    )
