@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -73,6 +74,8 @@ class VideoDataModule(pl.LightningDataModule):
             raise ValueError("data.batch_size: must be >= 1")
         if num_workers < 0:
             raise ValueError("data.num_workers: must be >= 0")
+        if root is not None and prepare is None and not Path(root).is_dir():
+            raise FileNotFoundError(f"data.root: {root} is not a folder (the dataset's root)")
         self.splits = dict(splits)
         self.sampling = sampling
         self.num_classes = num_classes

@@ -18,19 +18,25 @@ MODULES: dict[str, type[VideoModule]] = {
 }
 
 
-def load_module(path: str | os.PathLike[str], map_location: str = "cpu") -> VideoModule:
-    """Rebuild any dkp module from its checkpoint alone (read with ``weights_only=True``)."""
-    kind = checkpoint_kind(read_checkpoint(path))
+def load_module(
+    path: str | os.PathLike[str], map_location: str = "cpu", field: str = ""
+) -> VideoModule:
+    """Rebuild any dkp module from its checkpoint alone (read with ``weights_only=True``),
+    in eval mode, ready for inference. Errors name ``field`` (the config field that gave
+    the path, if any) and the file."""
+    where = f"{field}: " if field else ""
+    kind = checkpoint_kind(read_checkpoint(path, field))
     if kind not in MODULES:
         raise CheckpointError(
-            f"{path} records module kind {kind!r}; dkp knows {', '.join(sorted(MODULES))}"
+            f"{where}{path} records module kind {kind!r}; dkp knows {', '.join(sorted(MODULES))}"
         )
     try:
-        return MODULES[kind].load_from_checkpoint(
+        module = MODULES[kind].load_from_checkpoint(
             path, map_location=map_location, weights_only=True
         )
     except (RuntimeError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{path}: cannot rebuild the {kind} module: {err}") from err
+        raise CheckpointError(f"{where}{path}: cannot rebuild the {kind} module: {err}") from err
+    return module.eval()
 
 
 __all__ = [

@@ -32,6 +32,19 @@ def plain(cfg: Any) -> Any:
     return cfg
 
 
+def without_weight_files(cfg: Any) -> Any:
+    """A network config with every ``weights`` file set to None (at any depth): the
+    weights a file gave become the module's own state, so its checkpoint needs no file."""
+    if isinstance(cfg, dict):
+        return {
+            k: None if k == "weights" and isinstance(v, str) else without_weight_files(v)
+            for k, v in cfg.items()
+        }
+    if isinstance(cfg, list):
+        return [without_weight_files(v) for v in cfg]
+    return cfg
+
+
 def soft_target(target: torch.Tensor) -> torch.Tensor:
     """Multi-hot targets to distributions (a 2-label video gives 0.5 to each label)."""
     return target / target.sum(dim=1, keepdim=True).clamp_min(1.0)

@@ -13,20 +13,31 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, unsafe or of the wrong kind; names the file."""
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``: tensors and plain containers, never code."""
-    path = Path(path)
+#: How the files torch.save writes begin: a zip archive, or (old format) a pickle.
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def read_checkpoint(path: str | os.PathLike[str], field: str = "") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``: tensors and plain containers, never code.
+
+    Errors name ``field`` (the config field that gave the path) and the file."""
+    path, where = Path(path), f"{field}: " if field else ""
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"{where}checkpoint not found: {path}")
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not head.startswith(_TORCH_MAGIC):
+        raise CheckpointError(f"{where}{path} is not a checkpoint (not a file torch.save wrote)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CheckpointError(
-            f"cannot read checkpoint {path} (loaded with weights_only=True, so anything beyond "
-            f"tensors and plain containers is refused): {err}"
-        ) from err
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            reason = "it holds objects beyond tensors and plain containers, which dkp refuses "
+            reason += "unread (weights_only=True)"
+        raise CheckpointError(f"{where}cannot read checkpoint {path}: {reason}") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path} is not a Lightning checkpoint (no 'state_dict')")
+        raise CheckpointError(f"{where}{path} is not a Lightning checkpoint (no 'state_dict')")
     return ckpt
 
 
@@ -35,13 +46,17 @@ def checkpoint_kind(ckpt: dict[str, Any]) -> str | None:
     return ckpt.get("hyper_parameters", {}).get("kind")
 
 
-def require_kind(path: str | os.PathLike[str], kind: str, hint: str = "") -> dict[str, Any]:
+def require_kind(
+    path: str | os.PathLike[str], kind: str, hint: str = "", field: str = ""
+) -> dict[str, Any]:
     """Read ``path`` and insist that it is a dkp checkpoint of ``kind``."""
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, field)
     found = checkpoint_kind(ckpt)
     if found != kind:
         what = f"a {found!r} checkpoint" if found else "not a dkp checkpoint"
-        raise CheckpointError(f"{path} is {what}; expected a {kind!r} checkpoint. {hint}".strip())
+        where = f"{field}: " if field else ""
+        message = f"{where}{path} is {what}; expected a {kind!r} checkpoint. {hint}"
+        raise CheckpointError(message.strip())
     return ckpt
 
 

@@ -20,6 +20,7 @@ from dkp.lightning.base import (
     plain,
     soft_target,
     video_nll,
+    without_weight_files,
 )
 from dkp.lightning.checkpoint import CheckpointError, require_kind, substate
 from dkp.lightning.exiting import CheckpointScores
@@ -34,12 +35,18 @@ log = logging.getLogger(__name__)
 DEFAULT_LOSS_WEIGHTS = {"ensemble": 1.0, "propagated": 1.0, "distill": 1.0, "student": 0.5}
 
 
-def _from_frame_checkpoint(path: str, role: str) -> tuple[dict, Any, dict[str, torch.Tensor]]:
+def _from_frame_checkpoint(
+    path: str, role: str, cross_role: bool
+) -> tuple[dict, Any, dict[str, torch.Tensor]]:
+    field = f"model.{role}_ckpt"
     hint = f"Train it first with `dkp-train experiment={role}` and pass its .ckpt file."
-    ckpt = require_kind(path, FrameClassifierModule.kind, hint)
+    ckpt = require_kind(path, FrameClassifierModule.kind, hint, field)
     hp = ckpt["hyper_parameters"]
-    if hp.get("role") != role:
-        log.warning("%s was trained as the %s, used here as the %s", path, hp.get("role"), role)
+    if hp.get("role") != role and not cross_role:
+        raise CheckpointError(
+            f"{field}: {path} was trained as the {hp.get('role')}, not the {role}; pass a "
+            f"{role} checkpoint (or set model.cross_role=true to use it as the {role})"
+        )
     state = substate(ckpt["state_dict"], "net.")
     return hp["net"], hp["input_size"], state
 
@@ -77,6 +84,7 @@ class DKPModule(VideoModule):
         freeze_student: bool = False,
         loss_weights: dict | None = None,
         distill_temperature: float = 4.0,
+        cross_role: bool = False,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         classes: list[str] | None = None,
@@ -92,15 +100,15 @@ class DKPModule(VideoModule):
         states: dict[str, dict[str, torch.Tensor]] = {}
         if teacher_ckpt:
             teacher, teacher_size, states["teacher"] = _from_frame_checkpoint(
-                teacher_ckpt, "teacher"
+                teacher_ckpt, "teacher", cross_role
             )
         if student_ckpt:
             student, student_size, states["student"] = _from_frame_checkpoint(
-                student_ckpt, "student"
+                student_ckpt, "student", cross_role
             )
         self.save_config(
-            student=student,
-            teacher=teacher,
+            student=without_weight_files(student),
+            teacher=without_weight_files(teacher),
             student_size=student_size,
             teacher_size=teacher_size,
             propagation=plain(propagation) or {},
@@ -114,6 +122,7 @@ class DKPModule(VideoModule):
             freeze_student=freeze_student,
             loss_weights=weights,
             distill_temperature=distill_temperature,
+            cross_role=cross_role,
         )
         self.net = DKPNet(
             instantiate(student),

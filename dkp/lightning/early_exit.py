@@ -12,7 +12,14 @@ from torch.nn import functional as F
 from dkp.data.batch import Batch
 from dkp.evaluation.cost import CostModel
 from dkp.evaluation.early_exit.cost import RouteCosts, route_costs
-from dkp.lightning.base import FrameSeries, SingleStreamModule, VideoCost, soft_target
+from dkp.lightning.base import (
+    FrameSeries,
+    SingleStreamModule,
+    VideoCost,
+    plain,
+    soft_target,
+    without_weight_files,
+)
 from dkp.lightning.checkpoint import CheckpointError, require_kind, substate
 from dkp.lightning.exiting import CheckpointScores
 from dkp.lightning.frame_classifier import FrameClassifierModule
@@ -55,7 +62,7 @@ class EarlyExitModule(SingleStreamModule):
         super().__init__(optimizer, scheduler, classes, sampling)
         self.check_role(role)
         self.save_config(
-            net=net,
+            net=without_weight_files(plain(net)),
             role=role,
             input_size=input_size,
             thresholds=thresholds,
@@ -65,7 +72,7 @@ class EarlyExitModule(SingleStreamModule):
             backbone_source=backbone_ckpt,
             distill_temperature=distill_temperature,
         )
-        self.net: EarlyExitNet = instantiate(self.hparams.net)
+        self.net: EarlyExitNet = instantiate(net)
         if backbone_ckpt:
             self._load_backbone(backbone_ckpt)
         k = self.net.num_checkpoints
@@ -78,7 +85,7 @@ class EarlyExitModule(SingleStreamModule):
     def _load_backbone(self, path: str) -> None:
         """Start the backbone from a frame classifier's (e.g. the trained teacher's)."""
         hint = "Pass a checkpoint of `dkp-train experiment=teacher` (same backbone config)."
-        ckpt = require_kind(path, FrameClassifierModule.kind, hint)
+        ckpt = require_kind(path, FrameClassifierModule.kind, hint, "model.backbone_ckpt")
         body = self.net.body
         target = body.resnet if isinstance(body, ResNetStages) else body
         try:

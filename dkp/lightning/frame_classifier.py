@@ -8,7 +8,13 @@ from torch.nn import functional as F
 
 from dkp.data.batch import Batch
 from dkp.evaluation.cost import CostModel, frame_gmacs
-from dkp.lightning.base import FrameSeries, SingleStreamModule, soft_target
+from dkp.lightning.base import (
+    FrameSeries,
+    SingleStreamModule,
+    plain,
+    soft_target,
+    without_weight_files,
+)
 from dkp.models.frame_net import FrameNet, masked_mean
 
 
@@ -35,8 +41,8 @@ class FrameClassifierModule(SingleStreamModule):
     ) -> None:
         super().__init__(optimizer, scheduler, classes, sampling)
         self.check_role(role)
-        self.save_config(net=net, role=role, input_size=input_size)
-        self.net: FrameNet = instantiate(self.hparams.net)
+        self.save_config(net=without_weight_files(plain(net)), role=role, input_size=input_size)
+        self.net: FrameNet = instantiate(net)
 
     def build_cost_model(self) -> CostModel:
         return CostModel(**{f"{self.role}_frame": frame_gmacs(self.net, self.hparams.input_size)})

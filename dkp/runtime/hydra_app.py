@@ -5,11 +5,17 @@ config and returning :class:`~dkp.runtime.results.Results`, run through
 :func:`~dkp.runtime.jobs.run_job`. The task is imported only when a job runs, so that
 ``--help`` (the config's ``hydra.help`` template), ``--cfg job`` and tab completion answer
 without importing torch.
+
+A user error (a config value, a missing file, a checkpoint of the wrong kind: a
+``ValueError`` or ``OSError`` naming it) ends the command with one line and exit code 2;
+``DKP_DEBUG=1`` shows its traceback instead. A sweep in which some job failed runs the others,
+keeps their results and exits 1.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,22 +31,38 @@ def load_task(spec: str):
     return getattr(importlib.import_module(module), name)
 
 
+USER_ERRORS = (ValueError, OSError)
+
+
 def run_hydra_app(config_name: str, task: str, argv: Sequence[str] | None = None) -> int:
     """Run ``task`` as a Hydra app on ``conf/<config_name>.yaml`` with the command line
     ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    prog = f"dkp-{config_name}"
+    failures: list[str] = []
 
     @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)
     def app(cfg: DictConfig) -> None:
         from dkp.runtime.jobs import run_job
 
-        run_job(cfg, load_task(task))
+        try:
+            if run_job(cfg, load_task(task)) is None:  # failed, in a sweep that goes on
+                failures.append(str(cfg.paths.output_dir))
+        except USER_ERRORS as err:
+            if os.environ.get("DKP_DEBUG"):
+                raise
+            print(f"{prog}: error: {err}\n  (DKP_DEBUG=1 shows the traceback)", file=sys.stderr)
+            raise SystemExit(2) from None
 
     saved = sys.argv
-    sys.argv = [saved[0] if saved else config_name, *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = [saved[0] if saved else prog, *(sys.argv[1:] if argv is None else argv)]
     try:
         app()
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
     finally:
         sys.argv = saved
+    if failures:
+        print(f"{prog}: {len(failures)} job(s) failed (failed.json in each):", file=sys.stderr)
+        print("".join(f"  {path}\n" for path in failures), end="", file=sys.stderr)
+        return 1
     return 0

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from dkp.lightning import load_module
+from dkp.runtime.checks import check_config
 from dkp.runtime.config import build_object
 from dkp.runtime.results import Results
 from dkp.runtime.threads import set_torch_threads
@@ -23,8 +24,9 @@ def evaluate(cfg: DictConfig) -> Results:
     """Score ``cfg.ckpt_path`` on ``cfg.split``; return the results (metrics, cost, sampling)."""
     if cfg.split not in ("val", "test"):
         raise ValueError(f"split: {cfg.split!r} is not 'val' or 'test'")
+    check_config(cfg, ("sampling", "data", "trainer"))
     pl.seed_everything(cfg.seed, workers=True)
-    model = load_module(cfg.ckpt_path)
+    model = load_module(cfg.ckpt_path, field="ckpt_path")
     sampling = OmegaConf.to_container(cfg.sampling, resolve=True)
     sampling["networks"] = list(model.networks)
     datamodule = build_object(cfg.data, sampling=sampling)

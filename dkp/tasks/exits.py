@@ -37,6 +37,7 @@ from dkp.lightning.exiting import EarlyExiting
 from dkp.models.early_exit.policy import ExitPolicy
 from dkp.reporting.exit_examples import ExitExample, pick_examples, plot_exit_examples
 from dkp.reporting.tables import write_exit_counts
+from dkp.runtime.checks import check_config
 from dkp.runtime.config import build_object
 from dkp.runtime.results import ExitSummary, Results
 
@@ -103,10 +104,11 @@ def exit_summary(
 
 def exits(cfg: DictConfig) -> Results | dict[str, Results]:
     """Score ``cfg.ckpt_path`` at every operating point of ``cfg`` (Hydra job, conf/exits.yaml)."""
+    check_config(cfg, ("data",))
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_num_threads(int(cfg.threads))
     points = operating_points(cfg)
-    module = load_module(cfg.ckpt_path).eval()
+    module = load_module(cfg.ckpt_path, field="ckpt_path")
     if not isinstance(module, EarlyExiting):
         raise ValueError(f"ckpt_path: a {module.kind!r} model has no exits; use early_exit or dkp")
     needs_select = any("thresholds" not in p for p in points)

@@ -128,7 +128,7 @@ def predict(
     one video, else one per video in the folder ``plot``). Returns 1 if a video could not be
     read, else 0; user errors (a bad checkpoint, sampling or label) raise ``ValueError``."""
     out = out or sys.stdout
-    module = load_module(ckpt)
+    module = load_module(ckpt, field="--ckpt")
     if label is not None and label not in module.class_names():
         raise ValueError(f"--label {label!r} is not one of {module.class_names()}")
     overrides = {k: v for k, v in (sampling or {}).items() if v is not None}

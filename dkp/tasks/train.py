@@ -12,6 +12,7 @@ from dkp.data.datamodule import VideoDataModule
 from dkp.lightning.base import VideoModule
 from dkp.lightning.checkpoint import require_kind
 from dkp.lightning.last_checkpoint import LastCheckpoint
+from dkp.runtime.checks import check_config
 from dkp.runtime.config import build_group, build_object
 from dkp.runtime.results import Results, cost_of
 from dkp.runtime.threads import set_torch_threads
@@ -69,12 +70,13 @@ def scored_results(
 
 def train(cfg: DictConfig) -> Results:
     """Fit (resuming from ``ckpt_path`` if set), test the best checkpoint; return the results."""
+    check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     set_torch_threads(cfg.get("torch_threads"), trainer, datamodule.num_workers)
     resume = cfg.get("ckpt_path")
     if resume:  # refused here, naming the file, if unsafe, unreadable or another model's
-        require_kind(resume, model.kind, "ckpt_path resumes a run of the same model.")
+        require_kind(resume, model.kind, "It resumes a run of the same model.", "ckpt_path")
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     metrics = dict(trainer.callback_metrics)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from dkp.tasks.train import train
@@ -42,6 +45,18 @@ CASES = {
         TEACHER + ["torch_threads=0"],
         "torch_threads: 0 is not 'auto', null or a count >= 1",
     ),
+    "a number that is not one": (
+        TEACHER + ["trainer.max_epochs=abc"],
+        "trainer.max_epochs: 'abc' is not an int or null",
+    ),
+    "a count that is not whole": (
+        TEACHER + ["data.batch_size=2.5"],
+        "data.batch_size: 2.5 is not an int",
+    ),
+    "an option the target does not have": (
+        TEACHER + ["+trainer.max_epoch=3"],
+        "trainer.max_epoch: .*Trainer has no option 'max_epoch'; did you mean max_epochs",
+    ),
     "model predicts other classes than the data has": (
         TEACHER + ["model.net.num_classes=5"],
         "data.num_classes: the data has 8 classes but the model predicts 5",
@@ -56,3 +71,19 @@ def test_impossible_values_fail_at_start_up_naming_the_field(tiny_dataset, tmp_p
     with pytest.raises(ValueError, match=message):
         train(cfg)
     assert not (tmp_path / "checkpoints").exists()  # nothing was trained
+
+
+def test_the_command_says_it_in_one_line_with_exit_code_2(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "dkp.cli.train", "experiment=teacher", "trainer.max_epochs=abc",
+         f"hydra.run.dir={tmp_path}/run"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert lines[-2:] == [
+        "dkp-train: error: trainer.max_epochs: 'abc' is not an int or null",
+        "  (DKP_DEBUG=1 shows the traceback)",
+    ]
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "data").exists()  # no data work started

@@ -189,9 +189,7 @@ def test_an_interrupted_sweep_run_again_finishes_only_the_missing_jobs(
 ):
     out = tmp_path / "sweep"
     points = "sampling.n_t=1,3,2"
-    first = sweep(
-        teacher_ckpt, tiny_dataset, out, points, module="tests.tasks.interrupting_eval"
-    )
+    first = sweep(teacher_ckpt, tiny_dataset, out, points, module="tests.tasks.interrupting_eval")
     assert first.returncode != 0  # Ctrl-C in job 1 ends the sweep
     assert (out / "0" / "results.json").is_file()
     assert not (out / "1" / "results.json").exists() and not (out / "1" / "failed.json").exists()

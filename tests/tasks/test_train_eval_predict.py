@@ -119,9 +119,7 @@ def test_eval_under_another_sampling(stages, tiny_dataset, tmp_path):
     assert results.split == "val" and results.sampling["strategy"] == "fixed"
     assert results.num_videos == 8
     assert results.cost.gflops_std > 0  # counts vary with duration
-    assert results.cost.frames_student == pytest.approx(
-        4 * results.cost.frames_teacher, rel=0.2
-    )
+    assert results.cost.frames_student == pytest.approx(4 * results.cost.frames_teacher, rel=0.2)
     assert (tmp_path / "results.json").is_file()
 
 
@@ -227,9 +225,7 @@ def test_predict_cli(stages, tiny_dataset, tmp_path, capsys):
     assert out_png.stat().st_size > 5000
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 100)
-    code = predict_main(
-        ["--ckpt", stages["teacher"].last_checkpoint, str(broken), str(videos[1])]
-    )
+    code = predict_main(["--ckpt", stages["teacher"].last_checkpoint, str(broken), str(videos[1])])
     assert code == 1
     printed = capsys.readouterr().out
     assert "broken.mp4: SKIPPED" in printed and videos[1].name in printed

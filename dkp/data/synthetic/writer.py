@@ -221,9 +221,21 @@ def ensure_dataset(
     config: SyntheticConfig = SyntheticConfig(),
     workers: int = 2,
     force: bool = False,
+    default_dir: str | Path | None = None,
 ) -> Path:
     """The annotation file of the dataset in ``out_dir``, generating it unless it matches
-    (or ``force``)."""
+    (or ``force``). With ``default_dir`` (what the data config does), a missing ``out_dir``
+    other than ``default_dir`` is refused as a mistyped ``data.root``."""
+    missing = not Path(out_dir).exists()
+    if (
+        missing
+        and default_dir is not None
+        and Path(out_dir).resolve() != Path(default_dir).resolve()
+    ):
+        raise FileNotFoundError(
+            f"data.root: {out_dir} does not exist; data=synthetic writes the embedded dataset "
+            f"only to {default_dir} (write one elsewhere with dkp-synthetic --out {out_dir})"
+        )
     if not force and dataset_matches(out_dir, config):
         log.info("synthetic dataset in %s is up to date", out_dir)
         return Path(out_dir) / ANNOTATION_NAME

@@ -46,4 +46,3 @@ def select_rows(state: State, index: Tensor) -> State:
     if isinstance(state, Tensor):
         return state[index]
     return [s[index] for s in state]
-
