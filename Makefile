@@ -26,8 +26,9 @@ test: $(STAMP)  ## run the test suite (fast tests; slow ones: make test-slow)
 test-slow: $(STAMP)  ## run only the tests marked slow
 	$(PY) -m pytest -q -m slow
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff (lint and format)
 	$(VENV)/bin/ruff check dkp tests experiments benchmarks
+	$(VENV)/bin/ruff format --check dkp tests experiments benchmarks
 
 data: $(STAMP)  ## build the embedded synthetic dataset in $(DATA) if absent
 	$(PY) -m dkp.cli.synthetic --out $(DATA)

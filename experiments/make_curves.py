@@ -53,15 +53,37 @@ QUICK = {
 }
 
 
+class Progress:
+    """Steps done out of a total, the time spent, and the time left at the pace so far."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.start = total, 0, time.time()
+
+    def step(self) -> str:
+        self.done += 1
+        spent = time.time() - self.start
+        left = spent / self.done * (self.total - self.done)
+        return f"[{self.done}/{self.total}, {_clock(spent)} spent, ~{_clock(left)} left]"
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+PROGRESS = Progress(1)
+
+
 def run(args: list[str], log: Path) -> None:
     """Run one dkp command, its output to ``log``; stop with the log's tail if it fails."""
     log.parent.mkdir(parents=True, exist_ok=True)
     print("  $", " ".join(args[2:] if args[1] == "-m" else args[1:]), flush=True)
+    began = time.time()
     with log.open("w") as f:
         code = subprocess.call(args, stdout=f, stderr=subprocess.STDOUT)
     if code:
         tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
         sys.exit(f"command failed ({code}); log {log}:\n{tail}")
+    print(f"    done in {_clock(time.time() - began)} {PROGRESS.step()}", flush=True)
 
 
 def train_stage(name: str, runs: Path, data: Path, extra: list[str], ckpts: dict[str, str]) -> str:
@@ -105,6 +127,8 @@ def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> N
                 str(path),
                 "--plot",
                 str(out / f"frames_{path.stem}.png"),
+                "--annotations",
+                str(data / "activity_net.v1-3.min.json"),
             ],
             logs / f"predict_{path.stem}.log",
         )
@@ -122,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data.resolve()
     extra = QUICK["train"] if args.quick else []
     start = time.time()
+    sweeps = [s for s in SWEEPS if not args.quick or s[0] in QUICK["sweeps"]]
+    examples = 2 if args.quick else 4
+    # dataset, trainings, sweeps, exit curves, figures (1 or 2), frame figures, coverage
+    PROGRESS.total = 1 + len(STAGES) + len(sweeps) + len(EXITS) + (1 if args.quick else 2)
+    PROGRESS.total += examples + 1
 
     print(f"[1/4] embedded dataset in {data}", flush=True)
     run([PY, "-m", "dkp.cli.synthetic", "--out", str(data)], runs / "logs" / "synthetic.log")
@@ -131,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         ckpts[name] = train_stage(name, runs, data, extra, ckpts)
     print("[3/4] evaluation sweeps (checkpoints reused, no retraining)", flush=True)
     sweep_dirs = []
-    for name, stage, recipe, overrides in SWEEPS:
-        if args.quick and name not in QUICK["sweeps"]:
-            continue
+    for name, stage, recipe, overrides in sweeps:
         sweep_dir = runs / "sweeps" / name
         cmd = [PY, "-m", "dkp.cli.evaluate", "-m", f"+sweep={recipe}", f"ckpt_path={ckpts[stage]}"]
         cmd += [f"data.root={data}", f"hydra.sweep.dir={sweep_dir}", *overrides]
@@ -153,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     s1 = [d for d in sweep_dirs if d.name in ("teacher", "student") or d.name.startswith("dkp_")]
     s1 += [d for d in sweep_dirs if d.name in ("early_exit", "dynamic_dkp")]
     s2 = [d for d in sweep_dirs if d.name in ("teacher", "student", "nt5", "ns20")]
-    title = "Embedded dataset (test split)"
+    title = "Embedded dataset"
     draw = [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", title]
     run([*draw, "--name", "curves", *map(str, s1)], runs / "logs" / "curves.log")
     if not args.quick:
@@ -162,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     examples = runs / "sweeps" / "early_exit" / "exit_examples.png"
     if examples.is_file():
         shutil.copy(examples, figures / "exit_examples.png")
-    frame_figures(ckpts["dkp_adaptive"], data, figures, runs / "logs", 2 if args.quick else 4)
+    frame_figures(ckpts["dkp_adaptive"], data, figures, runs / "logs", examples)
     coverage = [PY, str(Path(__file__).with_name("sampling_coverage.py")), "--data", str(data)]
     coverage += ["--ckpt", ckpts["dkp_adaptive"], "--out", str(figures / "coverage.md")]
     run(coverage, runs / "logs" / "coverage.log")

@@ -31,7 +31,10 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--csv", type=Path, help="write top-k classes and GFLOPs per video")
     out.add_argument("--plot", type=Path, help="a .png (one video) or a folder: frames and "
                      "per-frame probabilities (student vs ensemble for DKP)")  # fmt: skip
-    out.add_argument("--label", help="class whose probability --plot draws (default: top-1)")
+    out.add_argument("--label", help="class whose probability --plot draws (default: the true "
+                     "class if --annotations know the video, else the top-1)")  # fmt: skip
+    out.add_argument("--annotations", type=Path, help="an ActivityNet-format JSON: --plot shades "
+                     "each video's ground-truth action and draws its true class")  # fmt: skip
     sampling = p.add_argument_group("sampling (default: the checkpoint's training sampling)")
     sampling.add_argument("--strategy", choices=["adaptive", "fixed"])
     sampling.add_argument("--n-s", type=int, help="student frames per video (adaptive)")
@@ -57,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             csv_path=args.csv,
             plot=args.plot,
             label=args.label,
+            annotations=args.annotations,
             sampling=sampling,
             threads=args.threads,
         )

@@ -9,7 +9,7 @@ from dkp.runtime.hydra_app import run_hydra_app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_hydra_app("train", "dkp.tasks.train:train", argv)
+    return run_hydra_app("train", "dkp.tasks.train:train", argv, resume=True)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.trainer.states import TrainerFn
 from typing_extensions import override
+
+
+def resume_hint(last: Path) -> str:
+    """The command that resumes this run from ``last`` (its own overrides, and ckpt_path)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not last.is_file():
+        return "Interrupted before the first checkpoint: nothing to resume from."
+    given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [shlex.quote(o) for o in given if not o.startswith(("ckpt_path=", "hydra.run.dir="))]
+    return "Interrupted. Resume with:\n  " + " ".join(
+        ["dkp-train", *kept, f"ckpt_path={shlex.quote(str(last))}"]
+    )
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -57,6 +72,14 @@ class LastCheckpoint(ModelCheckpoint):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._fitting(trainer) and not self._should_save_on_train_epoch_end(trainer):
             self._save_last(trainer)
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """On Ctrl-C, say how to resume the run from its last checkpoint."""
+        if isinstance(exception, KeyboardInterrupt) and trainer.is_global_zero:
+            print(resume_hint(self.path), file=sys.stderr)
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -51,6 +51,7 @@ class CurvePoint:
     frames_student: float
     frames_teacher: float
     source: str
+    num_videos: int = 0  # the videos it was scored on
 
 
 def series_label(results: Results) -> str:
@@ -83,6 +84,7 @@ def _point(path: Path, results: Results, metric: str, split: str) -> CurvePoint:
         frames_student=_finite(results.cost.frames_student, math.nan),
         frames_teacher=_finite(results.cost.frames_teacher, math.nan),
         source=str(path),
+        num_videos=results.num_videos,
     )
 
 
@@ -181,7 +183,7 @@ def plot_curves(
     for p in points:
         by_series[p.series].append(p)
     styles = _styles(list(by_series))
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8.2, 4.4), constrained_layout=True)
     for name in sorted(by_series):
         style, members = styles[name], by_series[name]
         xs, ys, spread = _mean_per_x(members)
@@ -192,10 +194,10 @@ def plot_curves(
         if len(members) > len(xs):  # repeated runs: show each one faintly around the mean
             xy = ([p.gflops for p in members], [p.value for p in members])
             ax.scatter(*xy, s=12, color=style["color"], alpha=0.35, zorder=style["zorder"])
-    ax.set_xlabel("GFLOPs / video")
+    ax.set_xlabel("GFLOPs per video (GMACs: one multiply-add counts once)")
     ax.set_ylabel(" / ".join(dict.fromkeys(AXIS_LABELS.get(p.metric, p.metric) for p in points)))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the data
     if title:
         ax.set_title(title, fontsize=10)
     stem = Path(out_path_stem)
@@ -236,10 +238,14 @@ def draw_curves(
     name: str = "curves",
 ) -> CurveReport:
     """Collect every point under ``dirs``; draw ``<name>.{png,svg}`` and write
-    ``<name>.{csv,md}`` in ``out_dir`` (nothing when there is no point)."""
+    ``<name>.{csv,md}`` in ``out_dir`` (nothing when there is no point). A ``title`` (the
+    dataset) is followed by the split and the number of videos the points were scored on."""
     points, problems = collect_points(dirs, metric=metric, split=split)
     failed, skipped = split_problems(problems)
     report = CurveReport(points, failed, skipped)
+    counts = {p.num_videos for p in points}
+    if title and len(counts) == 1 and min(counts) > 0:
+        title = f"{title}: {split} split, {counts.pop()} videos"
     if points:
         report.files += plot_curves(points, Path(out_dir) / name, title=title)
         report.files += write_points(points, out_dir, failed, skipped, name=name)

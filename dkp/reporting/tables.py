@@ -26,6 +26,7 @@ POINT_COLUMNS = (
     "frames_student",
     "frames_teacher",
     "source",
+    "num_videos",
 )
 AXIS_LABELS = {"mAP": "mAP (%)", "top1": "Top-1 accuracy (%)", "top5": "Top-5 accuracy (%)"}
 

@@ -18,6 +18,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -34,10 +35,29 @@ def load_task(spec: str):
 USER_ERRORS = (ValueError, OSError)
 
 
-def run_hydra_app(config_name: str, task: str, argv: Sequence[str] | None = None) -> int:
+def resume_in_place(argv: list[str]) -> list[str]:
+    """``argv`` with ``hydra.run.dir`` set to the run directory of its ``ckpt_path`` (when
+    that checkpoint lies in a run's ``checkpoints/``), so a resumed run continues there."""
+    given = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
+    ckpt = given.get("ckpt_path")
+    if not ckpt or "hydra.run.dir" in given or "-m" in argv or "--multirun" in argv:
+        return argv
+    run_dir = Path(ckpt).resolve().parent.parent
+    if Path(ckpt).resolve().parent.name != "checkpoints" or not (run_dir / ".hydra").is_dir():
+        return argv
+    return [*argv, f"hydra.run.dir={run_dir}"]
+
+
+def run_hydra_app(
+    config_name: str, task: str, argv: Sequence[str] | None = None, resume: bool = False
+) -> int:
     """Run ``task`` as a Hydra app on ``conf/<config_name>.yaml`` with the command line
-    ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    ``argv`` (default: ``sys.argv[1:]``); returns the exit code. With ``resume``, a run given
+    a ``ckpt_path`` of an earlier run continues in that run's directory."""
     prog = f"dkp-{config_name}"
+    args = list(sys.argv[1:] if argv is None else argv)
+    if resume:
+        args = resume_in_place(args)
     failures: list[str] = []
 
     @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)
@@ -54,7 +74,7 @@ def run_hydra_app(config_name: str, task: str, argv: Sequence[str] | None = None
             raise SystemExit(2) from None
 
     saved = sys.argv
-    sys.argv = [saved[0] if saved else prog, *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = [saved[0] if saved else prog, *args]
     try:
         app()
     except SystemExit as exit_:

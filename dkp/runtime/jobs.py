@@ -86,6 +86,23 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def mark_latest(cfg: DictConfig) -> Path | None:
+    """Point ``outputs/<task>/latest`` at this run's directory (``outputs/<task>/<date>/
+    <time>``), so the newest run of each task is one fixed path; only for single runs in the
+    default layout. Returns the link."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
+        return None
+    out_dir = Path(cfg.paths.output_dir)
+    task_dir = Path(cfg.paths.log_dir) / "outputs" / str(cfg.get("task_name"))
+    if len(out_dir.parents) < 2 or out_dir.parents[1] != task_dir or not _is_rank_zero():
+        return None
+    link, tmp = task_dir / "latest", task_dir / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(out_dir.relative_to(task_dir))
+    os.replace(tmp, link)
+    return link
+
+
 def finished(out_dir: Path, key: str) -> dict[str, Results] | None:
     """The results of the job done in ``out_dir`` with config digest ``key``, or None."""
     try:
@@ -103,6 +120,7 @@ def run_job(cfg: DictConfig, task: Task) -> Results | dict[str, Results] | None:
     Returns what the task returned (or the stored results of a finished job, in the same
     shape), or None when the job failed in a multirun."""
     out_dir = Path(cfg.paths.output_dir)
+    mark_latest(cfg)
     key = config_hash(cfg)
     done = finished(out_dir, key)
     if done is not None:

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from dkp.data.annotations.activitynet import ground_truth
 from dkp.data.annotations.records import VideoRecord
 from dkp.data.dataset import ClipSample, VideoClipDataset, collate_clips
 from dkp.data.decoding import PyAVReader, VideoDecodeError, VideoReader
@@ -90,9 +91,17 @@ def predict_videos(
 
 
 def plot_prediction(
-    prediction: VideoPrediction, sample: ClipSample, class_index: int, class_name: str, out: Path
+    prediction: VideoPrediction,
+    sample: ClipSample,
+    class_index: int,
+    class_name: str,
+    out: Path,
+    role: str = "predicted class",
+    segments: Sequence[tuple[float, float]] = (),
 ) -> Path:
-    """Frames and per-frame probability of ``class_name`` (student vs ensemble where present)."""
+    """Frames and per-frame probability of ``class_name`` (student vs ensemble where present),
+    the frames the teacher saw marked and the ground-truth ``segments`` shaded; the title
+    says whether the class shown is the true one or the predicted one."""
     from dkp.reporting.figures import plot_frame_probabilities
 
     stream = "student" if sample.student_frames is not None else "teacher"
@@ -106,8 +115,12 @@ def plot_prediction(
         )
         for name in wanted
     }
-    title = f"{Path(prediction.path).name}: {class_name} ({prediction.top[0][1]:.2f})"
-    return plot_frame_probabilities(frames, times, series, class_name, out, title=title)
+    top, score = prediction.top[0]
+    title = f"{Path(prediction.path).name}: p({class_name}), the {role} (top-1: {top} {score:.2f})"
+    teacher = prediction.frame_times.get("teacher", []) if stream == "student" else []
+    return plot_frame_probabilities(
+        frames, times, series, class_name, out, title, prediction.duration, segments, teacher
+    )
 
 
 def predict(
@@ -118,6 +131,7 @@ def predict(
     csv_path: Path | None = None,
     plot: Path | None = None,
     label: str | None = None,
+    annotations: Path | None = None,
     sampling: dict[str, Any] | None = None,
     threads: int = 1,
     out: TextIO | None = None,
@@ -125,12 +139,15 @@ def predict(
     """Classify ``videos`` with the checkpoint ``ckpt``; print each one's top-k classes to
     ``out`` (standard output by default) and write what is asked for: JSON with per-frame
     probabilities, CSV as ``dkp-eval``'s predictions.csv, Fig. S-3 style figures (a PNG for
-    one video, else one per video in the folder ``plot``). Returns 1 if a video could not be
-    read, else 0; user errors (a bad checkpoint, sampling or label) raise ``ValueError``."""
+    one video, else one per video in the folder ``plot``), which show the true class and its
+    action where ``annotations`` (an ActivityNet-format file) know the video. Returns 1 if a
+    video could not be read, else 0; user errors (a bad checkpoint, sampling or label) raise
+    ``ValueError``."""
     out = out or sys.stdout
     module = load_module(ckpt, field="--ckpt")
     if label is not None and label not in module.class_names():
         raise ValueError(f"--label {label!r} is not one of {module.class_names()}")
+    truth = ground_truth(annotations) if annotations else {}
     overrides = {k: v for k, v in (sampling or {}).items() if v is not None}
     reader = PyAVReader(threads=threads, skip_nonref=True)
     predictions, samples = predict_videos(
@@ -152,8 +169,12 @@ def predict(
         for p, sample in zip(predictions, samples, strict=True):
             if sample is None:
                 continue
-            shown = label or p.top[0][0]
+            labels, segments = truth.get(Path(p.path).stem, ([], []))
+            shown = label or (labels[0] if labels else p.top[0][0])
+            role = "true class" if shown in labels else "predicted class"
+            if label is not None and shown not in labels and shown != p.top[0][0]:
+                role = "class asked for"
             path = plot if single else plot / f"{Path(p.path).stem}.png"
-            figure = plot_prediction(p, sample, names.index(shown), shown, path)
+            figure = plot_prediction(p, sample, names.index(shown), shown, path, role, segments)
             print(f"figure: {figure}", file=out)
     return 1 if any(p.error for p in predictions) else 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor
 
 from dkp.data.datamodule import VideoDataModule
 from dkp.lightning.base import VideoModule
@@ -30,9 +31,12 @@ def build(cfg: DictConfig) -> tuple[VideoDataModule, VideoModule, pl.Trainer]:
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
-    """The trainer with the config's callbacks and loggers."""
+    """The trainer with the config's callbacks and loggers (a learning-rate monitor only
+    where there is a logger to write to: ``logger=none`` alone must not fail)."""
     loggers = build_group(cfg.get("logger"))
     callbacks = build_group(cfg.get("callbacks"))
+    if not loggers:
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     return build_object(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 

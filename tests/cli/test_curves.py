@@ -10,6 +10,7 @@ def test_draws_reports_and_exits_1_with_nothing_to_plot(tmp_path: Path, capsys):
     sweep = make_sweep(tmp_path)
     out = tmp_path / "out"
     assert main([str(sweep), "--out", str(out), "--name", "fig", "--title", "T"]) == 0
+    assert "T: test split, 96 videos" in (out / "fig.svg").read_text()  # every point had 96
     assert {p.name for p in out.iterdir()} == {"fig.png", "fig.svg", "fig.csv", "fig.md"}
     assert len((out / "fig.csv").read_text().splitlines()) == 4
     printed = capsys.readouterr().out

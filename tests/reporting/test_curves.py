@@ -135,7 +135,14 @@ def test_plot_curves_writes_png_and_svg(tmp_path: Path):
     png, svg = paths
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
     text = svg.read_text()
-    for label in ("DKP adaptive-4", "Teacher", "My baseline", "GFLOPs / video", "mAP (%)", "Sweep"):
+    for label in (
+        "DKP adaptive-4",
+        "Teacher",
+        "My baseline",
+        "GFLOPs per video (GMACs",
+        "mAP (%)",
+        "Sweep",
+    ):
         assert label in text
     top1 = [CurvePoint("Student", 1.0, 0.0, 40.0, "top1", 8.0, 0.0, "s")]
     assert "Top-1 accuracy (%)" in plot_curves(top1, tmp_path / "top1")[1].read_text()

@@ -35,10 +35,10 @@ def test_points_tables_exact(tmp_path: Path):
     skipped = [("/x/results.json", "unreadable: bad")]
     csv_path, md_path = write_points(points, tmp_path, failed, skipped)
     assert csv_path.read_text().splitlines() == [
-        "series,gflops,gflops_std,value,metric,frames_student,frames_teacher,source",
-        "DKP a,0.2,0.0125,61.5,mAP,16,4,d/results.json",
-        "DKP a,0.4,0,66.5,mAP,16,4,/elsewhere/results.json",
-        "Teacher,2,0,70,mAP,16,4,t/results.json",
+        "series,gflops,gflops_std,value,metric,frames_student,frames_teacher,source,num_videos",
+        "DKP a,0.2,0.0125,61.5,mAP,16,4,d/results.json,0",
+        "DKP a,0.4,0,66.5,mAP,16,4,/elsewhere/results.json,0",
+        "Teacher,2,0,70,mAP,16,4,t/results.json,0",
     ]
     assert md_path.read_text() == (
         "| series | GFLOPs | ± | mAP (%) | n_s | n_t | source |\n"

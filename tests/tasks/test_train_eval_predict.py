@@ -123,6 +123,25 @@ def test_eval_under_another_sampling(stages, tiny_dataset, tmp_path):
     assert (tmp_path / "results.json").is_file()
 
 
+def test_results_count_the_videos_scored(stages, tiny_dataset, tmp_path):
+    """With limit_test_batches, results say how many videos were scored, and their cost."""
+    ckpt = stages["teacher"].last_checkpoint
+    cfg = compose_config(
+        "eval",
+        [
+            f"ckpt_path={ckpt}",
+            "trainer.limit_test_batches=1",
+            "data.eval_batch_size=3",
+            *STEPS[-2:],
+        ],
+        tmp_path,
+        tiny_dataset,
+    )
+    results = run_job(cfg, evaluate)
+    assert results.num_videos == 3 and results.cost.frames_teacher == 2.0
+    assert results.cost.gflops == pytest.approx(load_module(ckpt).cost_model().video(0, 2))
+
+
 def test_eval_scores_the_network_in_eval_mode(stages, tiny_dataset, tmp_path):
     """dkp-eval's predictions callback counts GFLOPs after the first batch; every later batch
     must still be scored by the eval-mode network: per-video scores equal the checkpoint's own
@@ -218,6 +237,9 @@ def test_predict_cli(stages, tiny_dataset, tmp_path, capsys):
     assert videos[0].name in printed
     predictions = json.loads(out_json.read_text())
     assert len(predictions[0]["top"]) == 3
+    assert predictions[0]["gflops"] == pytest.approx(
+        load_module(stages["dkp"].last_checkpoint).cost_model().video(4, 2)
+    )
     scores = [score for _, score in predictions[0]["top"]]
     assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0 + 1e-6
     assert set(predictions[0]["frame_probs"]) == {"student", "teacher", "propagated", "ensemble"}

@@ -85,6 +85,19 @@ def _labels(
     return tuple(sorted(labels)), tuple(segments)
 
 
+def ground_truth(annotation_file: str | Path) -> dict[str, tuple[list[str], list[tuple]]]:
+    """Each annotated video's labels and action segments (seconds), by video id (with and
+    without ``v_``): what a figure shows as the ground truth of a video file."""
+    data = _load_json(Path(annotation_file))
+    truth = {}
+    for video_id, entry in data["database"].items():
+        annotations = entry.get("annotations", []) if isinstance(entry, dict) else []
+        labels = list(dict.fromkeys(a["label"] for a in annotations if "label" in a))
+        segments = [tuple(a["segment"]) for a in annotations if "segment" in a]
+        truth[video_id] = truth[f"v_{video_id}"] = (labels, segments)
+    return truth
+
+
 def load_activitynet(
     annotation_file: str | Path,
     video_root: str | Path,

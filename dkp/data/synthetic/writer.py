@@ -8,11 +8,13 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from dkp.data.synthetic.config import (
     ANNOTATION_NAME,
@@ -159,13 +161,13 @@ def generate(
     plans = plan_dataset(config)
     # Longest first, so that the pool's last jobs are short ones.
     tasks = [(config, p, str(out)) for p in sorted(plans, key=lambda p: -p.num_frames)]
-    if workers <= 1:
-        results = [_write_video(task) for task in tasks]
-    else:
-        # Spawned, not forked: the caller may hold threads (torch, loggers) that fork copies badly.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(pool.map(_write_video, tasks))
+    # Spawned, not forked: the caller may hold threads (torch, loggers) that fork copies badly.
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context) if workers > 1 else nullcontext()
+    with pool:
+        written = pool.map(_write_video, tasks) if workers > 1 else map(_write_video, tasks)
+        bar = tqdm(written, total=len(tasks), desc=f"writing {out}", unit="video", mininterval=1)
+        results = list(bar)
     durations = {vid: duration for vid, duration, _ in results}
     total_bytes = sum(size for _, _, size in results)
 
