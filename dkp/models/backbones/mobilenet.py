@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from dkp.models.backbones.weight_init import init_conv_bn
 from dkp.models.weights import load_state_dict_file
 
 # (expansion t, channels c, repeats n, first stride s) per group, from the MobileNetV2 paper.
@@ -93,19 +94,11 @@ class MobileNetV2(nn.Module):
         self.stage_ends: list[int] = [i - 1 for i in stride2_starts[1:]] + [len(features) - 1]
         self.stage_channels: list[int] = [self._out_channels(i) for i in self.stage_ends]
         self.out_dim: int = last_ch
-        self._init_weights()
+        init_conv_bn(self)
 
     def _out_channels(self, index: int) -> int:
         convs = [m for m in self.features[index].modules() if isinstance(m, nn.Conv2d)]
         return convs[-1].out_channels
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         """Feature maps at the ends of the stride-4, 8, 16 and 32 stages, for early-exit heads."""

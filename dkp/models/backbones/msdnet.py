@@ -34,6 +34,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from dkp.models.backbones.weight_init import init_conv_bn
+
 Scales = list[Tensor]
 
 
@@ -242,15 +244,7 @@ class MSDNet(nn.Module):
             self.exit_dims.append(coarse)
         self.num_stages: int = n_blocks
         self.out_dim: int = self.exit_dims[-1]
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def stem(self, x: Tensor) -> Scales:
         """The first layer: one feature map per scale."""

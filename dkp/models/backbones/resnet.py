@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from dkp.models.backbones.weight_init import init_conv_bn
 from dkp.models.weights import load_state_dict_file
 
 # Blocks per stage and block type for each standard depth.
@@ -131,12 +132,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*stage)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         if zero_init_residual:
             # Each residual branch then starts as zero, so every block begins as the identity.
             for m in self.modules():
