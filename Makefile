@@ -23,7 +23,8 @@ install: $(STAMP)  ## create/refresh .venv with dkp (editable) and dev tools
 test: $(STAMP)  ## run the test suite (fast tests; slow ones: make test-slow)
 	$(PY) -m pytest -q
 
-test-slow: $(STAMP)  ## run only the tests marked slow
+test-slow: $(STAMP)  ## run only the tests marked slow (installs the ffmpeg CLI they compare with)
+	command -v ffmpeg || (apt-get update -qq && apt-get install -y -qq ffmpeg)
 	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP)  ## ruff (lint and format)

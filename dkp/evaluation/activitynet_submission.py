@@ -151,9 +151,7 @@ def non_interpolated_map(truth: dict[str, set[str]], results: dict[str, Ranked])
     the ground-truth videos' submitted scores, 0 for labels a video did not submit."""
     classes = sorted({label for labels in truth.values() for label in labels})
     column = {name: j for j, name in enumerate(classes)}
-    # At least 2 columns (torchmetrics' multilabel AP needs them); an extra one has no
-    # positives, so it is left out of the mean.
-    scores = torch.zeros(len(truth), max(len(classes), 2), dtype=torch.float64)
+    scores = torch.zeros(len(truth), len(classes), dtype=torch.float64)
     target = torch.zeros_like(scores)
     for i, (video, labels) in enumerate(truth.items()):
         for label in labels:

@@ -1,7 +1,8 @@
 """Video-level metrics over a whole evaluation set, as torchmetrics (synced across processes).
 
 mAP is the efficient-recognition convention: the scores of every class for every video; per
-class the non-interpolated average precision over the whole set; the mean over classes.
+class the non-interpolated average precision over the whole set (exact, in float64, as
+scikit-learn computes it); the mean over classes.
 Classes with no positive video in the set are left out of the mean (their AP is undefined),
 and ``num_classes_scored`` says how many counted. Top-k is hit@k: a video counts as correct
 when any of its labels is among the k highest scores (the same as top-k accuracy for
@@ -10,18 +11,50 @@ single-label videos).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torchmetrics import Metric
-from torchmetrics.functional.classification import multilabel_average_precision
 from torchmetrics.utilities import dim_zero_cat
 
 
+def average_precision(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AP of one class under each row of video weights ``(B, V)`` (a bootstrap replicate, or
+    ones): ``(B,)`` in float64, NaN where a row weighs no positive video.
+
+    Exact and a ranking measure, as scikit-learn's ``average_precision_score`` with sample
+    weights: the videos are ranked by ``scores`` ``(V,)`` in float64 (so logits, large ones
+    included, keep their order and no monotone transform of the scores changes the result);
+    tied scores form one threshold, and AP = sum over thresholds n of (R_n - R_{n-1}) P_n.
+    """
+    scores = np.asarray(scores, np.float64)
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    w = np.atleast_2d(np.asarray(weights, np.float64))[:, order]
+    hits = w * np.asarray(positive, bool)[order]
+    ends = np.r_[np.flatnonzero(np.diff(ranked) != 0), len(ranked) - 1]  # last of each tie
+    true_positives = np.cumsum(hits, axis=1)[:, ends]
+    seen = np.cumsum(w, axis=1)[:, ends]
+    total = true_positives[:, -1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(seen > 0, true_positives / seen, 0.0)
+        steps = np.diff(np.concatenate([np.zeros_like(total), true_positives], axis=1), axis=1)
+        ap = np.sum(steps / total * precision, axis=1)
+    return np.where(total[:, 0] > 0, ap, np.nan)
+
+
 def average_precision_per_class(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Non-interpolated AP of each class ``(C,)``; NaN for classes without positives."""
-    ap = multilabel_average_precision(
-        scores.float(), target.long(), num_labels=scores.shape[1], average=None
-    )
-    return torch.where(target.sum(0) > 0, ap, torch.full_like(ap, float("nan")))
+    """Non-interpolated AP of each class ``(C,)`` in float64 (:func:`average_precision`);
+    NaN for classes without positives. ``scores`` and ``target`` are ``(N, C)``, or ``(N,)``
+    for one class."""
+    scores = scores.detach().to("cpu", torch.float64).numpy()
+    positive = target.detach().cpu().numpy() > 0
+    if scores.ndim == 1:
+        scores, positive = scores[:, None], positive[:, None]
+    if scores.shape[0] == 0:
+        return torch.full(scores.shape[1:], float("nan"), dtype=torch.float64)
+    ones = np.ones((1, scores.shape[0]))
+    ap = [average_precision(scores[:, c], positive[:, c], ones)[0] for c in range(scores.shape[1])]
+    return torch.tensor(ap, dtype=torch.float64)
 
 
 def mean_average_precision(scores: torch.Tensor, target: torch.Tensor) -> float:
@@ -49,7 +82,7 @@ class VideoMAP(Metric):
         self.add_state("target", default=[], dist_reduce_fx="cat")
 
     def update(self, scores: torch.Tensor, target: torch.Tensor) -> None:
-        self.scores.append(scores.detach().float())
+        self.scores.append(scores.detach())  # as given: float64 stays float64
         self.target.append(target.detach().float())
 
     def compute(self) -> torch.Tensor:

@@ -36,9 +36,10 @@ class VideoDecodeError(RuntimeError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video's header (or, failing that, its packets) says about it.
+    """What a video is: its frames' duration and count, its header's frame rate and size.
 
-    ``duration`` runs from the first frame's presentation time to the end of the last frame.
+    ``duration`` runs from the first frame's presentation time to the end of the last frame
+    (the frames' span, not what a header claims).
     """
 
     duration: float
@@ -85,6 +86,7 @@ class DecodeStats:
     indexed_files: int = 0  # demux passes made to index a file (not found in memory or on disk)
     file_reads: int = 0  # reads that took the packets straight from the file, not the demuxer
     cache_hits: int = 0
+    missing_frames: int = 0  # wanted frames the decoder did not output (damaged data; warned)
 
 
 def file_version(path: StrPath) -> FileVersion:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 
+import av
 import numpy as np
 from av.container import InputContainer
 from av.packet import Packet
+from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from dkp.data.decoding.api import StrPath, VideoDecodeError
@@ -87,39 +89,58 @@ def codec_params(stream: VideoStream) -> np.ndarray:
 def build_index(
     path: StrPath, container: InputContainer, stream: VideoStream, max_duration: float | None
 ) -> PacketIndex:
+    """Index ``stream`` with one demux pass, listing the frames a full decode shows: packets
+    before the first keyframe (nothing to decode them from) and packets cut short at the end
+    of a truncated file (flagged corrupt, last in decode order) are left out. ``end`` is the
+    frames' span. An AVI's frames are timed by a decode alongside (:class:`DecodeTimes`)."""
     pts: list[int] = []  # in decode (demux) order
     dts: list[int] = []
     sizes: list[int] = []
     ends: list[int] = []
-    keys: dict[int, int] = {}
+    corrupt: list[bool] = []
+    keys: dict[int, tuple[int, int]] = {}  # keyframe pts -> (dts, place in decode order)
     tb = float(stream.time_base)
     limit = None if max_duration is None else max_duration / tb
     first = None
-    codec = codec_params(stream)
+    timing = DecodeTimes(path, stream) if container.format.name == "avi" else None
+    codec = np.empty(0, np.uint8) if timing is not None else codec_params(stream)
     places = PacketPlaces(path, avc_nal_length(stream)) if codec.size else None
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet demux yields at the end
                 continue
-            if packet.pts is None:
+            if packet.pts is None or (timing is not None and packet.dts is None):
                 raise VideoDecodeError(path, "packets without timestamps (raw elementary stream?)")
+            if not keys and not packet.is_keyframe:
+                continue
             first = packet.pts if first is None else min(first, packet.pts)
             if limit is not None and packet.pts - first > limit:  # stop before indexing it all
                 raise VideoDecodeError(path, f"packets run past max_duration={max_duration:g} s")
             if packet.is_keyframe:
-                keys.setdefault(packet.pts, packet.dts if packet.dts is not None else packet.pts)
+                key_dts = packet.dts if packet.dts is not None else packet.pts
+                keys.setdefault(packet.pts, (key_dts, len(pts)))
             if places is not None:
                 places.add(packet)
             if not packet.is_discard:  # discarded packets (edit lists) are decoded, never shown
+                if timing is not None:
+                    timing.add(packet, len(pts))
                 pts.append(packet.pts)
                 dts.append(NO_TS if packet.dts is None else packet.dts)
                 sizes.append(packet.size)
                 ends.append(packet.pts + (packet.duration or 0))
+                corrupt.append(packet.is_corrupt)
     finally:
         if places is not None:
             places.close()
+    while corrupt and corrupt[-1]:  # cut short by the end of the file
+        if keys.get(pts[-1], (0, -1))[1] == len(pts) - 1:
+            del keys[pts[-1]]
+        for values in (pts, dts, sizes, ends, corrupt):
+            values.pop()
     if not pts or not keys:
         raise VideoDecodeError(path, "no video frames")
+    if timing is not None:
+        return timing.index(tb, len(pts), sorted(keys.values(), key=lambda k: k[1]))
     frame_pts, first_seen = np.unique(np.asarray(pts, np.int64), return_index=True)
     decode_pos = np.argsort(np.argsort(first_seen))  # rank of each frame's first packet
     last = max(ends)
@@ -136,7 +157,9 @@ def build_index(
         time_base=tb,
         decode_pos=decode_pos,
         key_pts=key_pts,
-        key_seek=np.asarray([keys[k] for k in key_pts.tolist()], np.int64),
+        key_seek=np.asarray([keys[k][0] for k in key_pts.tolist()], np.int64),
+        # In frames' decode places: how many frames' first packets come before a keyframe's.
+        key_place=np.searchsorted(np.sort(first_seen), [keys[k][1] for k in key_pts.tolist()]),
         end=(last - int(frame_pts[0])) * tb,
         packet_pos=packet_pos,
         packet_size=packet_size,
@@ -144,3 +167,80 @@ def build_index(
         packet_nonref=packet_nonref,
         codec=codec if file_reads else np.empty(0, np.uint8),
     )
+
+
+class DecodeTimes:
+    """The times a full decode gives the frames of a container without presentation times
+    (AVI, where FFmpeg's guesses are wrong for B-frames): each frame is shown from the decode
+    time of the packet that went in as the decoder output it (FFmpeg's best-effort
+    timestamp). A decoder that outputs the first packet's frame at once (no B-frames) gives
+    each packet's frame as it goes in, so nothing more is decoded; the others are decoded
+    whole, once, while indexing."""
+
+    def __init__(self, path: StrPath, stream: VideoStream) -> None:
+        self.path, self.codec = path, stream.codec_context
+        self.delayed: bool | None = None  # whether the decoder holds frames back; None: unknown
+        #: Per frame in presentation order: its time (None: drained at the end), the place of
+        #: the packet it came out after, and whether it is a keyframe's own.
+        self.frames: list[tuple[int | None, int, bool]] = []
+        self._last_place = 0
+
+    def add(self, packet: Packet, place: int) -> None:
+        """Take in ``packet``, the ``place``-th in decode order."""
+        self._last_place = place
+        if self.delayed is False:
+            self.frames.append((packet.dts, place, packet.is_keyframe))
+            return
+        frames = self._decode(packet)
+        if self.delayed is None:
+            self.delayed = not frames
+        self.frames += [(f.dts, place, f.key_frame) for f in frames]
+
+    def index(self, tb: float, packets: int, keys: list[tuple[int, int]]) -> PacketIndex:
+        """The index of the frames of the first ``packets`` taken in (the rest were cut
+        short), with the keyframes' ``keys`` (decode time, place)."""
+        if self.delayed:
+            self.frames += [(None, self._last_place, f.key_frame) for f in self._decode(None)]
+            self.frames = [(t, min(place, packets - 1), key) for t, place, key in self.frames]
+        else:
+            self.frames = [frame for frame in self.frames if frame[1] < packets]
+        known = [t for t, _, _ in self.frames if t is not None]
+        if not known:
+            raise VideoDecodeError(self.path, "the decoder returned no frames")
+        step = int(np.median(np.diff(known))) if len(known) > 1 else 1
+        times, shown = [], known[0] - step
+        for t, _, _ in self.frames:  # frames drained at the end follow one frame step apart
+            shown = t if t is not None else shown + step
+            times.append(shown)
+        pts = np.asarray(times, np.int64)
+        if np.any(np.diff(pts) <= 0):
+            raise VideoDecodeError(self.path, "decoded frames come out of decode time order")
+        places = np.asarray([place for _, place, _ in self.frames], np.int64)
+        starts = {}  # a keyframe's frame, the first keyframe's out once its packet went in
+        own = [i for i, (_, _, key) in enumerate(self.frames) if key]
+        for key_dts, key_place in keys:
+            i = next((i for i in own if places[i] >= key_place), None)
+            if i is not None:
+                starts.setdefault(int(pts[i]), (key_dts, key_place))
+        key_pts = np.asarray(sorted(starts), np.int64)
+        return PacketIndex(
+            pts=pts,
+            time_base=tb,
+            decode_pos=places,
+            key_pts=key_pts,
+            key_seek=np.asarray([starts[k][0] for k in key_pts.tolist()], np.int64),
+            key_place=np.asarray([starts[k][1] for k in key_pts.tolist()], np.int64),
+            end=float((pts[-1] + step - pts[0]) * tb),
+            packet_pos=np.empty(0, np.int64),
+            packet_size=np.empty(0, np.int64),
+            packet_dts=np.empty(0, np.int64),
+            packet_nonref=np.empty(0, np.bool_),
+            codec=np.empty(0, np.uint8),
+            decode_times=True,
+        )
+
+    def _decode(self, packet: Packet | None) -> list[VideoFrame]:
+        try:
+            return self.codec.decode(packet)
+        except av.error.FFmpegError:  # damaged data: a full decode passes it over too
+            return []

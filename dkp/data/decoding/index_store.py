@@ -30,7 +30,7 @@ from dkp.runtime.atomic import write_atomic
 log = logging.getLogger(__name__)
 
 #: Bump when the stored arrays change meaning, so old files are ignored (and rewritten).
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 _MAGIC = b"DKPIDX2\n"
 _HEADER_LEN = struct.Struct("<I")
 _DTYPES = frozenset("?bBhHiIlLqQefd")  # plain numbers only: nothing a file could execute
@@ -72,16 +72,18 @@ def decode(data: bytes) -> dict[str, np.ndarray]:
 
 
 class IndexStore:
-    """A directory of packet indexes as named arrays, one file per video version."""
+    """A directory of packet indexes as named arrays, one file per video version and stream
+    choice (a reader's ``stream``: None for its default)."""
 
-    def __init__(self, directory: str | os.PathLike) -> None:
+    def __init__(self, directory: str | os.PathLike, stream: int | None = None) -> None:
         self.directory = Path(directory)
+        self.stream = stream
         self._warned = False
 
     def path_for(self, version: FileVersion) -> Path:
         """The file holding the index of ``version`` (absolute path, mtime, size)."""
         path, mtime_ns, size = version
-        name = f"{FORMAT_VERSION}\0{os.path.abspath(path)}\0{mtime_ns}\0{size}"
+        name = f"{FORMAT_VERSION}\0{os.path.abspath(path)}\0{mtime_ns}\0{size}\0{self.stream}"
         return self.directory / f"{hashlib.sha1(name.encode()).hexdigest()}.idx"
 
     def load(self, version: FileVersion) -> dict[str, np.ndarray] | None:

@@ -30,6 +30,7 @@ class PacketFile:
         self, path: StrPath, file: BinaryIO, codec: CodecContext, index: PacketIndex, tb: Fraction
     ) -> None:
         self.path, self.file, self.codec, self.index, self.time_base = path, file, codec, index, tb
+        self.size = os.fstat(file.fileno()).st_size
 
     def read(self, first: int, last: int, targets: Collection[int] | None = None) -> list[Packet]:
         """Packets ``first`` to ``last`` (decode order) with their timestamps; given the
@@ -47,6 +48,8 @@ class PacketFile:
         dts = index.packet_dts[first : last + 1].tolist()
         start = min(places[i] for i in kept)
         stop = max(places[i] + sizes[i] for i in kept)
+        if stop > self.size:  # checked before any read: a damaged index may name any size
+            raise VideoDecodeError(self.path, "file is shorter than its packet index says")
         if stop - start <= sum(sizes) + self._SPAN_SLACK:
             self.file.seek(start)
             span = memoryview(self.file.read(stop - start))

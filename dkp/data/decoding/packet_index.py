@@ -24,14 +24,17 @@ INDEX_ARRAYS = {  # what an index file stores; the frames' times follow from pts
     "decode_pos": np.int64,
     "key_pts": np.int64,
     "key_seek": np.int64,
+    "key_place": np.int64,
     "end": np.float64,
     "packet_pos": np.int64,
     "packet_size": np.int64,
     "packet_dts": np.int64,
     "packet_nonref": np.bool_,
     "codec": np.uint8,
+    "decode_times": np.bool_,
 }
 FRAME_ARRAYS = ("pts", "decode_pos")
+KEY_ARRAYS = ("key_pts", "key_seek", "key_place")
 PACKET_ARRAYS = ("packet_pos", "packet_size", "packet_dts", "packet_nonref")
 NO_TS = np.iinfo(np.int64).min  # a packet without a decode timestamp
 #: Decoders whose every input is the packet bytes and the parameters :data:`CODEC_FIELDS`
@@ -50,9 +53,22 @@ CODEC_FIELDS = (
 )
 
 
+def _check_codec_params(params: dict) -> None:
+    """ValueError unless ``params`` has the shape :func:`~.index_builder.codec_params` gives."""
+    if params["name"] not in FILE_READ_CODECS:
+        raise ValueError(f"codec {params['name']!r}")
+    bytes.fromhex(params["extradata"])
+    num, den = params["time_base"]
+    if not all(type(v) is int and v > 0 for v in (num, den, params["width"], params["height"])):
+        raise ValueError("time base or size is not positive integers")
+    for field in CODEC_FIELDS:
+        if not isinstance(params[field], int | str | None):
+            raise ValueError(f"{field} is {params[field]!r}")
+
+
 class DecodePass(NamedTuple):
     """One forward pass: the keyframe to start from, the frames wanted after it (ascending
-    timestamps), and the places in decode order of its first and last packet."""
+    timestamps), and the places in decode order of the first and last packet it decodes."""
 
     key: int
     targets: list[int]
@@ -62,11 +78,17 @@ class DecodePass(NamedTuple):
 
 @dataclass(frozen=True)
 class PacketIndex:
-    """Every frame's timestamp and the keyframes to seek to, from one demux pass (no decoding).
+    """Every frame's timestamp and the keyframes to seek to, from one demux pass (no decoding
+    but an AVI's with B-frames, see :mod:`~dkp.data.decoding.index_builder`).
 
     Where every packet's bytes lie in the file as the demuxer gives them (checked while
     indexing), it also holds their places and the decoder's parameters, so that later reads
     take the packets straight from the file: no container to open, no demuxer to seek.
+
+    A container that stores no presentation times (AVI: FFmpeg guesses them, wrongly for
+    B-frames) has ``decode_times``: a full decode shows each frame from the decode time of
+    the packet that went in as the decoder output it, so ``pts`` holds those times and
+    ``decode_pos`` that packet's place (ascending, not a permutation).
     """
 
     pts: np.ndarray  # int64 presentation timestamps of the shown frames, ascending
@@ -74,12 +96,14 @@ class PacketIndex:
     decode_pos: np.ndarray  # int64 place of each frame (aligned with pts) in decode order
     key_pts: np.ndarray  # int64 presentation timestamps of the keyframes, ascending
     key_seek: np.ndarray  # int64 decode timestamps of the keyframes (a fallback seek target)
+    key_place: np.ndarray  # int64 decode place a pass from each keyframe starts at
     end: float  # seconds from the first frame to the end of the last frame
     packet_pos: np.ndarray  # int64 file offset of each packet's data, decode order; or empty
     packet_size: np.ndarray  # int64 bytes of each packet, decode order; or empty
     packet_dts: np.ndarray  # int64 decode timestamp of each packet (NO_TS: none); or empty
     packet_nonref: np.ndarray  # bool: a picture no other references (H.264 nal_ref_idc 0)
     codec: np.ndarray  # uint8 JSON of the decoder's name and parameters; or empty
+    decode_times: bool = False  # frames timed by the packet their output followed (AVI)
 
     @functools.cached_property
     def times(self) -> np.ndarray:
@@ -117,13 +141,13 @@ class PacketIndex:
         """
         targets = np.asarray(targets, np.int64)
         k = np.maximum(np.searchsorted(self.key_pts, targets, side="right") - 1, 0)
-        keys = self.key_pts[k]
-        place = self.decode_pos[np.searchsorted(self.pts, np.concatenate([keys, targets]))]
-        key_place, target_place = place[: len(targets)].tolist(), place[len(targets) :].tolist()
+        keys, key_place = self.key_pts[k].tolist(), self.key_place[k].tolist()
+        target_place = self.decode_pos[np.searchsorted(self.pts, targets)].tolist()
         passes: list[DecodePass] = []
         for key, target, first, last in zip(
-            keys.tolist(), targets.tolist(), key_place, target_place, strict=True
+            keys, targets.tolist(), key_place, target_place, strict=True
         ):
+            last = max(first, last)
             if passes and passes[-1].key == key:
                 passes[-1].targets.append(target)
                 passes[-1] = passes[-1]._replace(last=max(passes[-1].last, last))
@@ -142,9 +166,11 @@ class PacketIndex:
             raise ValueError(f"arrays {sorted(arrays)}, expected {sorted(INDEX_ARRAYS)}")
         a = {name: np.asarray(arrays[name], dtype) for name, dtype in INDEX_ARRAYS.items()}
         n, k = len(a["pts"]), len(a["key_pts"])
-        scalars_ok = a["end"].ndim == a["time_base"].ndim == 0
+        scalars_ok = a["end"].ndim == a["time_base"].ndim == a["decode_times"].ndim == 0
+        if scalars_ok and not (0 < a["time_base"] < np.inf and 0 <= a["end"] < np.inf):
+            raise ValueError("time base or end out of range")
         shapes_ok = scalars_ok and all(a[x].shape == (n,) for x in FRAME_ARRAYS)
-        if not (shapes_ok and n and k and a["key_seek"].shape == (k,)):
+        if not (shapes_ok and n and k and all(a[x].shape == (k,) for x in KEY_ARRAYS)):
             raise ValueError("inconsistent index arrays")
         if np.any(np.diff(a["pts"]) <= 0) or np.any(np.diff(a["key_pts"]) <= 0):
             raise ValueError("timestamps not ascending")
@@ -157,15 +183,21 @@ class PacketIndex:
             raise ValueError("inconsistent packet arrays")
         if m and (np.any(a["packet_pos"] < 0) or np.any(a["packet_size"] <= 0)):
             raise ValueError("packets outside the file")
-        if np.any(a["decode_pos"] < 0) or np.any(np.bincount(a["decode_pos"], minlength=n) != 1):
+        pos, decode_times = a["decode_pos"], bool(a.pop("decode_times"))
+        if decode_times:  # the packets' places as the frames came out: ascending
+            if m or pos[0] < 0 or np.any(np.diff(pos) < 0):
+                raise ValueError("decode-time frames out of decode order")
+        elif np.any(pos < 0) or np.any(pos >= n) or np.any(np.bincount(pos, minlength=n) != 1):
             raise ValueError("decode order is not a permutation")
-        index = cls(**{name: (float(v) if v.ndim == 0 else v) for name, v in a.items()})
+        if np.any(a["key_place"] < 0) or np.any(a["key_place"] > pos.max()):
+            raise ValueError("keyframes outside the packets")
+        scalars = {name: float(v) for name, v in a.items() if v.ndim == 0}
+        index = cls(**{**a, **scalars}, decode_times=decode_times)
         if m:
             try:
-                if index.codec_params["name"] not in FILE_READ_CODECS:
-                    raise ValueError(f"codec {index.codec_params['name']!r}")
+                _check_codec_params(index.codec_params)
             except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError) as exc:
-                raise ValueError(f"bad decoder parameters ({exc})") from exc
+                raise ValueError(f"bad decoder parameters ({exc!r})") from exc
         return index
 
     def frames_decoded(self, passes: list[DecodePass]) -> int:

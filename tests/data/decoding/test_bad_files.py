@@ -23,7 +23,11 @@ from tests.data.decoding.corpus import (
     BROKEN,
     H,
     W,
+    cover_first,
+    cut_in_packet,
+    damage_packet,
     huge_resolution,
+    lie_about_duration,
     make_broken,
     sequential,
     shown_at,
@@ -110,14 +114,14 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
     assert int(grown_mb) < 50
 
 
-def test_max_duration_refuses_long_videos_by_header_and_by_packets(tmp_path):
+def test_max_duration_refuses_long_videos_by_their_packets(tmp_path):
     path = write_video(tmp_path / "two_seconds.mp4", n=50)
     live = write_video(tmp_path / "two_seconds.mkv", n=50, muxer_options={"live": "1"})
     reader = PyAVReader(max_duration=1.5)
-    with pytest.raises(VideoDecodeError, match=r"duration 2 s exceeds max_duration=1.5 s"):
+    with pytest.raises(VideoDecodeError, match=r"two_seconds.mp4: packets run past max_duration"):
         reader.probe(path)
     with pytest.raises(VideoDecodeError, match=r"two_seconds.mkv: packets run past max_duration"):
-        reader.read(live, [FrameRequest((0.0,), 8, 8)])  # no header duration: stops demuxing
+        reader.read(live, [FrameRequest((0.0,), 8, 8)])  # stops demuxing at the limit
     assert reader.stats.decoded_frames == 0
     PyAVReader(max_duration=2.0).read(path, [FrameRequest((1.9,), 8, 8)])
 
@@ -200,3 +204,88 @@ def test_train_eval_and_predict_skip_bad_files_and_name_them(dataset_with_bad_fi
 def subset_of(root: Path, video_id: str) -> str:
     ann = json.loads((root / "activity_net.v1-3.min.json").read_text())
     return ann["database"][video_id]["subset"]
+
+
+# --- files made outside the project: the reader names what is wrong, or reads them exactly --
+def assert_shows(reader, path, expected):
+    """``reader`` gives, one read per time, the frame ``expected`` maps each time to."""
+    for t, frame in expected.items():
+        (got,) = reader.read(path, [FrameRequest((t,), H, W)])
+        assert np.array_equal(got[0], frame), t
+
+
+def test_a_cover_picture_stream_first_is_passed_over_for_the_video(tmp_path):
+    path = cover_first(write_video(tmp_path / "downloaded.mp4", cover=True))
+    with av.open(str(path)) as container:
+        assert [s.codec_context.name for s in container.streams.video] == ["mjpeg", "h264"]
+    ref_times, ref_frames = sequential(path)
+    expected = {t: ref_frames[shown_at(ref_times, t)] for t in (0.0, 0.41, 0.99, 3.0)}
+    for reader in (PyAVReader(), PyAVReader(stream=1, index_dir=tmp_path / "index")):
+        assert_shows(reader, path, expected)
+        assert reader.probe(path).num_frames == 25
+    with pytest.raises(VideoDecodeError, match=r"downloaded.mp4: stream 2 is not a video stream"):
+        PyAVReader(stream=2).read(path, [FrameRequest((0.0,), H, W)])
+    with pytest.raises(VideoDecodeError, match="downloaded.mp4"):  # the cover, asked for
+        PyAVReader(stream=0).read(path, [FrameRequest((0.0,), H, W)])
+    with pytest.raises(ValueError, match="stream must be a stream index"):
+        PyAVReader(stream=-1)
+
+
+def test_a_header_that_lies_about_the_duration_is_named_and_the_frames_span_used(tmp_path, caplog):
+    path = lie_about_duration(write_video(tmp_path / "ten_hours.mkv"))  # 1 s; says 10 h
+    info = PyAVReader().probe(path)
+    assert (info.duration, info.num_frames) == (pytest.approx(1.0, abs=1e-9), 25)
+    assert caplog.messages == [
+        f"{path}: the header gives a duration of 36000.000 s but the frames span 1.000 s; "
+        "using the frames' span"
+    ]
+    ref_times, ref_frames = sequential(path)
+    assert_shows(PyAVReader(), path, {0.5: ref_frames[12], 0.99: ref_frames[24]})
+
+
+@pytest.mark.parametrize("skip_nonref", [False, True])
+def test_a_file_cut_in_its_media_data_gives_every_whole_frame(tmp_path, caplog, skip_nonref):
+    whole = write_video(tmp_path / "whole.mp4", n=25)
+    _, ref_frames = sequential(whole)
+    kept = 17  # its index first (faststart), cut in packet 17: frames 0-16 are whole
+    path = write_video(tmp_path / "cut.mp4", muxer_options={"movflags": "+faststart"})
+    cut_in_packet(path, kept)
+    times = [i * 0.04 for i in range(25)] + [0.67, 5.0]
+    expected = {
+        t: ref_frames[min(shown_at([i * 0.04 for i in range(25)], t), kept - 1)] for t in times
+    }
+    index_dir = tmp_path / "index"
+    for _ in ("first read", "later read"):
+        reader = PyAVReader(skip_nonref=skip_nonref, index_dir=index_dir)
+        assert_shows(reader, path, expected)
+        assert reader.stats.missing_frames == 0
+    info = PyAVReader().probe(path)
+    assert (info.num_frames, info.duration) == (kept, pytest.approx(0.68, abs=1e-9))
+    # Said once per index built: by the first read and by the probe, not by the later read.
+    warning = f"{path}: the header gives a duration of 1.000 s but the frames span 0.680 s"
+    assert caplog.text.count(warning) == 2
+
+
+@pytest.mark.parametrize("skip_nonref", [False, True])
+def test_a_frame_that_cannot_be_decoded_gets_the_one_before_with_a_warning(
+    tmp_path, caplog, skip_nonref
+):
+    _, ref_frames = sequential(write_video(tmp_path / "whole.mp4", n=25))
+    path = damage_packet(write_video(tmp_path / "damaged.mp4"), 10)  # keys: 0, 8, 16
+    index_dir = tmp_path / "index"
+    for _ in ("first read", "later read"):
+        reader = PyAVReader(skip_nonref=skip_nonref, index_dir=index_dir)
+        caplog.clear()
+        # Frame 10 is gone: a full decode shows frame 9 until 11; 11-15 refer to it.
+        expected = {
+            0.36: ref_frames[9],
+            0.4: ref_frames[9],
+            0.64: ref_frames[16],
+            0.9: ref_frames[22],
+        }
+        assert_shows(reader, path, expected)
+        assert reader.stats.missing_frames == 1
+        assert caplog.messages == [
+            f"{path}: cannot decode the frames at 0.400 s (damaged data); the frame shown "
+            "before each is returned in its place"
+        ]

@@ -261,7 +261,7 @@ def test_audio_stream_is_ignored(tmp_path):
     check_against_sequential(PyAVReader(), path, (0.0, 0.33, 0.76))
 
 
-def test_probe_reads_the_header(videos):
+def test_probe_counts_the_frames_and_their_span_without_decoding(videos):
     reader = PyAVReader()
     info = reader.probe(videos["mp4"])
     assert (info.duration, info.fps, info.width, info.height, info.num_frames) == (
@@ -272,7 +272,7 @@ def test_probe_reads_the_header(videos):
         50,
     )
     webm = reader.probe(videos["webm"])
-    assert webm.duration == pytest.approx(2.0, abs=1e-9) and webm.num_frames is None
+    assert webm.duration == pytest.approx(2.0, abs=1e-9) and webm.num_frames == 50
     for kind in ("start_mp4", "start_mkv"):  # measured from the first frame, not from 0
         assert reader.probe(videos[kind]).duration == pytest.approx(2.0, abs=1e-9)
     assert reader.stats.decoded_frames == 0
@@ -646,3 +646,44 @@ def test_index_files_round_trip_and_refuse_what_they_did_not_write():
     for bad in (b"", data[:-3], data.replace(b"<i8", b"|O8"), data.replace(b"[3]", b"[-1]")):
         with pytest.raises(ValueError):
             index_store.decode(bad)
+
+
+def test_av1_frames_are_exact_with_skip_nonref_which_it_leaves_off(tmp_path):
+    """FFmpeg's AV1 decoder (libdav1d) reads skip_frame once, as it opens: skipping would
+    lose a wanted non-reference frame, so the reader does not skip for AV1."""
+    path = write_video(tmp_path / "av1.mkv", "libsvtav1", n=40, options={"preset": "12", "g": "16"})
+    ref_times, ref_frames = sequential(path)
+    decoded = {}
+    for skip in (False, True):
+        reader = PyAVReader(skip_nonref=skip)
+        for i, t in enumerate(ref_times):  # one read per frame: most start at another frame
+            (got,) = reader.read(path, [FrameRequest((t,), H, W)])
+            assert np.array_equal(got[0], ref_frames[i]), (skip, i)
+        decoded[skip] = reader.stats.decoded_frames
+    assert decoded[True] == decoded[False]
+
+
+def in_output_order(path):
+    """The frames a full decode outputs, in order, ignoring the timestamps it gives them."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+@pytest.mark.parametrize("codec", ["libx264", "mpeg4"])
+@pytest.mark.parametrize("skip_nonref", [False, True])
+def test_avi_b_frames_are_shown_in_the_order_the_decoder_outputs_them(tmp_path, codec, skip_nonref):
+    """AVI stores no presentation times; FFmpeg's guesses are wrong for H.264 B-frames. The
+    n-th frame a full decode outputs is shown from n / 25 s, as ffmpeg and players show it."""
+    options = None if codec == "libx264" else {"bf": "2", "g": "8", "qscale": "2"}
+    path = write_video(tmp_path / f"{codec}.avi", codec, options=options)
+    frames = in_output_order(path)
+    assert len(frames) == 50 and len({f.tobytes() for f in frames}) == 50
+    times = [i * 0.04 + 0.01 for i in range(50)]
+    for _ in ("first read", "later read"):
+        reader = PyAVReader(skip_nonref=skip_nonref, index_dir=tmp_path / "index")
+        for i, t in enumerate(times):
+            (got,) = reader.read(path, [FrameRequest((t,), H, W)])
+            assert np.array_equal(got[0], frames[i]), i
+        (together,) = reader.read(path, [FrameRequest(times[::-1], H, W)])
+        assert all(np.array_equal(a, b) for a, b in zip(together, frames[::-1], strict=True))
+    assert PyAVReader().probe(path).duration == pytest.approx(2.0, abs=1e-9)
