@@ -4,10 +4,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+LAUNCHERS := $(VENV)/.launchers
 DATA   ?= data/synthetic
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow lint curves curves-quick readme-figures data bench clean
+.PHONY: help install test test-slow test-cluster device-check lint curves curves-quick readme-figures \
+        data bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -26,6 +28,18 @@ test: $(STAMP)  ## run the test suite (fast tests; slow ones: make test-slow)
 test-slow: $(STAMP)  ## run only the tests marked slow (installs the ffmpeg CLI they compare with)
 	command -v ffmpeg || (apt-get update -qq && apt-get install -y -qq ffmpeg)
 	$(PY) -m pytest -q -m slow
+
+$(LAUNCHERS): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[launchers]'
+	@touch $(LAUNCHERS)
+
+test-cluster: $(LAUNCHERS)  ## the SLURM tests, on a one-node cluster started here (as root)
+	bash tests/cluster/slurm.sh up
+	status=0; timeout 2400 $(PY) -m pytest -q -m cluster tests/cluster || status=$$?; \
+	bash tests/cluster/slurm.sh down; exit $$status
+
+device-check:  ## on a GPU machine: CUDA tests, bf16 training, speed (scripts/device_check.sh)
+	bash scripts/device_check.sh
 
 lint: $(STAMP)  ## ruff (lint and format)
 	$(VENV)/bin/ruff check dkp tests experiments benchmarks

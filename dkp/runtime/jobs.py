@@ -10,6 +10,13 @@ an interrupted sweep, run again with the same sweep dir, finishes only the missi
 In a multirun, a job that fails writes ``failed.json`` (error and overrides) and lets the
 sweep go on; in a single run the error propagates. In a distributed run every rank runs the
 job and only global rank 0 writes these files (see :mod:`dkp.runtime.ddp_launch` for ``ddp``).
+
+Under SLURM (``SLURM_JOB_ID`` set) each Results records the job id. A SLURM job can end
+without running any of our code (``scancel``, a crash, the node lost), so a sweep job there
+writes ``failed.json`` before it starts, and ``job.json`` with its config digest: the
+failure stays if it never finishes, and a job SLURM requeues (pre-emption, ``scontrol
+requeue``) resumes training from the ``last.ckpt`` its earlier attempt left. Their failures
+reach the command that launched them only as files: :class:`SweepFailures` names them.
 """
 
 from __future__ import annotations
@@ -18,14 +25,18 @@ import hashlib
 import json
 import logging
 import os
+import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from typing_extensions import override
 
 from dkp.runtime.atomic import write_json
 from dkp.runtime.ddp_launch import ranks_join_this_job
@@ -103,15 +114,64 @@ def mark_latest(cfg: DictConfig) -> Path | None:
     return link
 
 
-def finished(out_dir: Path, key: str) -> dict[str, Results] | None:
-    """The results of the job done in ``out_dir`` with config digest ``key``, or None."""
+def _job_record(out_dir: Path) -> dict[str, Any]:
+    """``out_dir``'s job.json ({} if absent or unreadable)."""
     try:
         record = json.loads((out_dir / JOB_FILE).read_text(encoding="utf-8"))
-        if record.get("config_hash") != key:
-            return None
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def finished(out_dir: Path, key: str) -> dict[str, Results] | None:
+    """The results of the job done in ``out_dir`` with config digest ``key``, or None."""
+    record = _job_record(out_dir)
+    if record.get("config_hash") != key or record.get("results") is None:
+        return None  # another config's, or this one's started but not finished
+    try:
         return {sub: read_results(out_dir / sub / RESULTS_FILE) for sub in record["results"]}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
+
+
+def slurm_job_id() -> str | None:
+    """The SLURM job this process runs in (``SLURM_JOB_ID``), or None outside SLURM."""
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
+def _requeued() -> bool:
+    """True in a SLURM job that SLURM started again (pre-emption, ``scontrol requeue``)."""
+    count = os.environ.get("SLURM_RESTART_COUNT", "0")
+    return count.isdigit() and int(count) > 0
+
+
+def _mark_started(out_dir: Path, key: str, job_id: str) -> None:
+    """Before a SLURM sweep job runs: ``failed.json`` that stays unless it finishes, and
+    ``job.json`` naming its config (kept from the first attempt, so its time dates it)."""
+    error = (
+        f"SLURM job {job_id} did not finish: still running, or ended by SLURM (scancel, time or "
+        "memory limit, pre-emption, a lost node) or by a crash; its log is in the sweep's "
+        ".submitit/"
+    )
+    write_failure(out_dir / FAILED_FILE, Failure(error, _overrides()))
+    if _job_record(out_dir).get("config_hash") != key:
+        write_json(out_dir / JOB_FILE, {"config_hash": key, "results": None, "slurm": job_id})
+
+
+def requeue_resume_path(cfg: DictConfig, key: str) -> str | None:
+    """The ``last.ckpt`` a requeued SLURM training job resumes from: the one its earlier
+    attempt wrote in this run directory (same config digest, written after that attempt
+    began), unless a ``ckpt_path`` is given or Lightning resumes from its own ``hpc_ckpt``."""
+    dirpath = OmegaConf.select(cfg, "callbacks.last_checkpoint.dirpath", default=None)
+    if not _requeued() or dirpath is None or "ckpt_path" not in cfg or cfg.ckpt_path:
+        return None
+    out_dir = Path(cfg.paths.output_dir)
+    last, job = Path(dirpath) / "last.ckpt", out_dir / JOB_FILE
+    if list(out_dir.glob("hpc_ckpt_*.ckpt")) or not last.is_file():
+        return None
+    if _job_record(out_dir).get("config_hash") != key:
+        return None
+    return str(last) if last.stat().st_mtime_ns >= job.stat().st_mtime_ns else None
 
 
 def run_job(cfg: DictConfig, task: Task) -> Results | dict[str, Results] | None:
@@ -127,6 +187,14 @@ def run_job(cfg: DictConfig, task: Task) -> Results | dict[str, Results] | None:
         log.info("already done, skipping: %s", out_dir / JOB_FILE)
         return done[""] if list(done) == [""] else done
     failed = out_dir / FAILED_FILE
+    job_id = slurm_job_id()
+    if job_id and _in_multirun() and _is_rank_zero():
+        _mark_started(out_dir, key, job_id)
+    resume = requeue_resume_path(cfg, key) if job_id else None
+    if resume:
+        log.info("requeued SLURM job %s resumes from %s", job_id, resume)
+        with read_write(cfg), open_dict(cfg):
+            cfg.ckpt_path = resume
     try:
         with ranks_join_this_job():
             outcome = task(cfg)
@@ -140,6 +208,7 @@ def run_job(cfg: DictConfig, task: Task) -> Results | dict[str, Results] | None:
     results = {"": outcome} if isinstance(outcome, Results) else dict(outcome)
     for item in results.values():
         item.overrides = _overrides()
+        item.slurm_job_id = job_id
     if not _is_rank_zero():
         return outcome
     for sub, item in results.items():
@@ -148,3 +217,25 @@ def run_job(cfg: DictConfig, task: Task) -> Results | dict[str, Results] | None:
     write_json(out_dir / JOB_FILE, {"config_hash": key, "results": list(results)})
     failed.unlink(missing_ok=True)
     return outcome
+
+
+class SweepFailures(Callback):
+    """At the end of a sweep whose jobs ran in other processes (``hydra/launcher=slurm``),
+    names the jobs that left ``failed.json`` in this sweep and exits 1, as a local sweep does:
+    their failures reach this process as files, not as return values."""
+
+    def __init__(self) -> None:
+        self.began = time.time()
+
+    @override
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.began = time.time()
+
+    @override
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        files = Path(config.hydra.sweep.dir).glob(f"*/{FAILED_FILE}")
+        failed = sorted(str(f.parent) for f in files if f.stat().st_mtime >= self.began)
+        if failed:
+            print(f"{len(failed)} job(s) failed (failed.json in each):", file=sys.stderr)
+            print("".join(f"  {path}\n" for path in failed), end="", file=sys.stderr)
+            raise SystemExit(1)

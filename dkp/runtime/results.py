@@ -112,6 +112,7 @@ class Results:
     exits: ExitSummary | None = None
     timing: Timing | None = None
     overrides: list[str] = field(default_factory=list)
+    slurm_job_id: str | None = None  # the SLURM job that ran it (SLURM_JOB_ID), if any
     version: int = RESULTS_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -42,6 +42,7 @@ def sweep(ckpt: str, dataset: Path, sweep_dir: Path, *extra: str) -> subprocess.
         f"ckpt_path={ckpt}",
         f"data.root={dataset}",
         "data.prepare=null",
+        "data.num_classes=8",
         "data.num_workers=0",
         "data.persistent_workers=false",
         "trainer.enable_progress_bar=false",
@@ -66,7 +67,7 @@ def test_two_job_sweep_then_rerun_does_no_work(teacher_ckpt, tiny_dataset, tmp_p
     assert again.stdout.count("already done") + again.stderr.count("already done") == 2
     assert [(out / str(i) / "results.json").stat().st_mtime_ns for i in (0, 1)] == stamps
 
-    from dkp.reporting.curves import collect_points
+    from dkp.reporting.points import collect_points
 
     points, problems = collect_points([out])
     assert [(p.series, p.frames_teacher) for p in points] == [("Teacher", 1.0), ("Teacher", 3.0)]

@@ -22,6 +22,7 @@ from tests.conftest import compose_config
 REPO = Path(__file__).resolve().parents[2]
 FAST = [
     "data.prepare=null",
+    "data.num_classes=8",
     "data.num_workers=0",
     "data.persistent_workers=false",
     "trainer.enable_progress_bar=false",
@@ -67,6 +68,8 @@ def test_cluster_presets_compose(tmp_path):
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
     assert launcher.cpus_per_task == 6
+    assert launcher.additional_parameters == {"requeue": True}  # pre-emption requeues, resumes
+    assert cfg.hydra.callbacks.sweep_failures._target_ == "dkp.runtime.jobs.SweepFailures"
     assert (cfg.trainer.strategy, cfg.trainer.num_nodes, cfg.trainer.devices) == ("ddp", 2, 4)
 
 

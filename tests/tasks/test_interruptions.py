@@ -165,7 +165,8 @@ def sweep(ckpt: str, dataset: Path, out: Path, *extra: str, module: str = "dkp.c
     """``dkp-eval -m`` (or ``module``) over the tiny dataset into sweep dir ``out``."""
     cmd = [
         *(sys.executable, "-m", module, "-m", f"ckpt_path={ckpt}", f"data.root={dataset}"),
-        *("data.prepare=null", "data.num_workers=0", "data.persistent_workers=false"),
+        *("data.prepare=null", "data.num_classes=8", "data.num_workers=0"),
+        "data.persistent_workers=false",
         *("trainer.enable_progress_bar=false", f"hydra.sweep.dir={out}", *extra),
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # `tests` importable from another cwd
