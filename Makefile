@@ -6,6 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LAUNCHERS := $(VENV)/.launchers
 DATA   ?= data/synthetic
+SEEDS  ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-slow test-cluster device-check lint curves curves-quick readme-figures \
@@ -45,19 +46,18 @@ lint: $(STAMP)  ## ruff (lint and format)
 	$(VENV)/bin/ruff check dkp tests experiments benchmarks
 	$(VENV)/bin/ruff format --check dkp tests experiments benchmarks
 
-data: $(STAMP)  ## build the embedded synthetic dataset in $(DATA) if absent
-	$(PY) -m dkp.cli.synthetic --out $(DATA)
+data: $(STAMP)  ## build the embedded synthetic dataset in $(DATA) if absent (FORCE=1: replace)
+	$(PY) -m dkp.cli.synthetic --out $(DATA) $(if $(FORCE),--force)
 
 curves: $(STAMP)  ## build data, train, sweep and draw the curves into outputs/curves/figures
-	$(PY) experiments/make_curves.py --data $(DATA)
+	$(PY) experiments/make_curves.py --data $(DATA) --seeds $(SEEDS)
 
 curves-quick: $(STAMP)  ## a smaller, faster version of `make curves` (outputs/curves-quick)
 	$(PY) experiments/make_curves.py --data $(DATA) --quick
 
-readme-figures:  ## copy the figures and tables of the last `make curves` into docs/figures
-	@test -d outputs/curves/figures || { echo "run make curves first"; exit 1; }
-	cp outputs/curves/figures/*.png outputs/curves/figures/*.svg outputs/curves/figures/*.md \
-	   outputs/curves/figures/*.csv docs/figures/
+readme-figures: $(STAMP)  ## copy the last `make curves` figures into docs/, quote its verdicts
+	$(PY) experiments/readme_figures.py --figures outputs/curves/figures --out docs/figures \
+	   --quote docs/results.md README.md
 
 bench: $(STAMP)  ## run the benchmark suite (make bench)
 	$(PY) -m benchmarks.run

@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from dkp.reporting.points import collect_points, series_points
 from dkp.reporting.tables import exit_counts_near
+from dkp.reporting.verdicts import Claim, write_verdicts
 from dkp.runtime.results import read_results
 
 PY = sys.executable
@@ -44,9 +46,39 @@ SWEEPS = [
 # (output dir, checkpoint stage, budget fractions of the full model's GFLOPs) of the
 # early-exit curves: thresholds are chosen on validation for each budget, scored on test.
 EXITS = [
-    ("early_exit", "early_exit", ["0.2", "0.35", "0.5", "0.7", "1.0"]),
-    ("dynamic_dkp", "dkp_adaptive", ["0.5", "0.7", "0.85", "1.0"]),
-]
+    ("early_exit", "early_exit", ["0.2", "0.35", "0.5", "0.7", "1.0"], []),
+    # dynamic DKP: the student, then the teacher's frames in steps, stopping on a learned score
+    # (fitted on validation): the student's confidence alone cannot tell a fine-detail video it
+    # cannot see from one it can
+    ("dynamic_dkp", "dkp_adaptive", ["0.45", "0.5", "0.55", "0.6", "0.7", "0.8", "1.0"],
+     ["stop_score=learned", "series=Dynamic DKP"]),
+    ("dynamic_dkp_maxprob", "dkp_adaptive", ["0.5", "0.6", "0.7", "0.8", "1.0"],
+     ["series='Dynamic DKP (max probability)'"]),
+]  # fmt: skip
+# What the papers claim, checked on the results (paired bootstrap; see dkp.reporting.verdicts).
+CLAIMS = [
+    Claim("DKP above the teacher at equal GFLOPs", "DKP Adaptive-4", "Teacher", "equal_cost"),
+    Claim("DKP above the student at equal GFLOPs", "DKP Adaptive-4", "Student", "equal_cost"),
+    Claim("DKP (fixed) above the teacher at equal GFLOPs", "DKP Fixed-4", "Teacher", "equal_cost"),
+    Claim("Fixed above adaptive at the lowest budget, ratio 4", "DKP Fixed-4", "DKP Adaptive-4",
+          "lowest"),
+    Claim("Fixed above adaptive at the lowest budget, ratio 8", "DKP Fixed-8", "DKP Adaptive-8",
+          "lowest"),
+    Claim("Ratio 8 above ratio 4 at the lowest budget, adaptive", "DKP Adaptive-8",
+          "DKP Adaptive-4", "lowest"),
+    Claim("Ratio 8 above ratio 4 at the lowest budget, fixed", "DKP Fixed-8", "DKP Fixed-4",
+          "lowest"),
+    Claim("ns-20 keeps improving with n_t (20 against 5)", "ns-20", kind="rises"),
+    Claim("ns-20 passes the teacher (best against best)", "ns-20", "Teacher", "best"),
+    Claim("nt-5 improves with n_s (50 against 5)", "nt-5", kind="rises"),
+    Claim("Early exit reaches its full model at a lower cost", "Early exit (ResNet)",
+          kind="reaches"),
+    Claim("Dynamic DKP reaches plain DKP at a lower cost", "Dynamic DKP", kind="reaches"),
+    Claim("Dynamic DKP above plain DKP at equal GFLOPs", "Dynamic DKP", "DKP Adaptive-4",
+          "equal_cost"),
+    Claim("Dynamic DKP (max probability) reaches plain DKP at a lower cost",
+          "Dynamic DKP (max probability)", kind="reaches"),
+]  # fmt: skip
 QUICK = {
     "train": ["trainer.max_epochs=3"],
     "sweeps": {"teacher", "student", "dkp_adaptive4", "dkp_fixed4"},
@@ -86,8 +118,10 @@ def run(args: list[str], log: Path) -> None:
     print(f"    done in {_clock(time.time() - began)} {PROGRESS.step()}", flush=True)
 
 
-def train_stage(name: str, runs: Path, data: Path, extra: list[str], ckpts: dict[str, str]) -> str:
-    run_dir = runs / "train" / name
+def train_stage(
+    name: str, runs: Path, data: Path, extra: list[str], ckpts: dict[str, str], tag: str
+) -> str:
+    run_dir = runs / "train" / name / tag
     overrides = [*STAGES[name], f"data.root={data}", f"hydra.run.dir={run_dir}", *extra]
     overrides.append("trainer.enable_progress_bar=false")
     if name.startswith("dkp"):
@@ -95,7 +129,7 @@ def train_stage(name: str, runs: Path, data: Path, extra: list[str], ckpts: dict
             f"model.teacher_ckpt={ckpts['teacher']}",
             f"model.student_ckpt={ckpts['student']}",
         ]
-    run([PY, "-m", "dkp.cli.train", *overrides], runs / "logs" / f"train_{name}.log")
+    run([PY, "-m", "dkp.cli.train", *overrides], runs / "logs" / f"train_{name}{tag}.log")
     results = read_results(run_dir / "results.json")
     metrics = results.metrics
     print(
@@ -140,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=None, help="default: outputs/curves[-quick]")
     parser.add_argument("--figures", type=Path, default=None, help="default: RUNS/figures")
     parser.add_argument("--quick", action="store_true", help="3 epochs per stage, 4 sweeps")
+    parser.add_argument("--seeds", type=int, default=1, help="models trained per stage (seeds)")
     args = parser.parse_args(argv)
     runs = (args.runs or Path("outputs/curves" + ("-quick" if args.quick else ""))).resolve()
     figures = (args.figures or runs / "figures").resolve()
@@ -147,51 +182,57 @@ def main(argv: list[str] | None = None) -> int:
     extra = QUICK["train"] if args.quick else []
     start = time.time()
     sweeps = [s for s in SWEEPS if not args.quick or s[0] in QUICK["sweeps"]]
-    examples = 2 if args.quick else 4
-    # dataset, trainings, sweeps, exit curves, figures (1 or 2), frame figures, coverage
-    PROGRESS.total = 1 + len(STAGES) + len(sweeps) + len(EXITS) + (1 if args.quick else 2)
-    PROGRESS.total += examples + 1
+    frame_videos = 2 if args.quick else 4
+    # dataset; per seed: trainings, sweeps, exit curves; curves (1 or 2); frame figures, coverage
+    per_seed = len(STAGES) + len(sweeps) + len(EXITS)
+    PROGRESS.total = 1 + args.seeds * per_seed + (1 if args.quick else 2) + frame_videos + 1
 
-    print(f"[1/4] embedded dataset in {data}", flush=True)
+    print(f"[1/5] embedded dataset in {data}", flush=True)
     run([PY, "-m", "dkp.cli.synthetic", "--out", str(data)], runs / "logs" / "synthetic.log")
-    print("[2/4] training teacher, student, DKP (adaptive, fixed)", flush=True)
-    ckpts: dict[str, str] = {}
-    for name in STAGES:
-        ckpts[name] = train_stage(name, runs, data, extra, ckpts)
-    print("[3/4] evaluation sweeps (checkpoints reused, no retraining)", flush=True)
-    sweep_dirs = []
-    for name, stage, recipe, overrides in sweeps:
-        sweep_dir = runs / "sweeps" / name
-        cmd = [PY, "-m", "dkp.cli.evaluate", "-m", f"+sweep={recipe}", f"ckpt_path={ckpts[stage]}"]
-        cmd += [f"data.root={data}", f"hydra.sweep.dir={sweep_dir}", *overrides]
-        run(cmd + ["trainer.enable_progress_bar=false"], runs / "logs" / f"sweep_{name}.log")
-        sweep_dirs.append(sweep_dir)
-    exit_points = {}
-    for name, stage, fractions in EXITS:
-        out = runs / "sweeps" / name
-        cmd = [PY, "-m", "dkp.cli.exits", f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
-        cmd += [f"budget_fraction=[{','.join(fractions)}]", f"hydra.run.dir={out}"]
-        run(cmd, runs / "logs" / f"{name}.log")
-        points = [read_results(p) for p in sorted(out.glob("*/results.json"))]
-        if points:
-            exit_points[points[0].series] = points
-        sweep_dirs.append(out)
-    print("[4/4] figures and tables", flush=True)
-    s1 = [d for d in sweep_dirs if d.name in ("teacher", "student") or d.name.startswith("dkp_")]
-    s1 += [d for d in sweep_dirs if d.name in ("early_exit", "dynamic_dkp")]
-    s2 = [d for d in sweep_dirs if d.name in ("teacher", "student", "nt5", "ns20")]
+    exit_points, first_ckpts = {}, {}
+    for seed in range(args.seeds):
+        tag = f"seed{seed}" if seed else ""  # seed 0 in the plain layout
+        print(f"[2/5] training teacher, student, DKP, early exit (seed {seed})", flush=True)
+        ckpts: dict[str, str] = {}
+        for name in STAGES:
+            ckpts[name] = train_stage(name, runs, data, [*extra, f"seed={seed}"], ckpts, tag)
+        first_ckpts = first_ckpts or ckpts
+        print(f"[3/5] evaluation sweeps (seed {seed}; checkpoints reused)", flush=True)
+        for name, stage, recipe, overrides in sweeps:
+            sweep_dir = runs / "sweeps" / name / tag
+            cmd = [PY, "-m", "dkp.cli.evaluate", "-m", f"+sweep={recipe}"]
+            cmd += [f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
+            cmd += [f"hydra.sweep.dir={sweep_dir}", *overrides, "trainer.enable_progress_bar=false"]
+            run(cmd, runs / "logs" / f"sweep_{name}{tag}.log")
+        for name, stage, fractions, overrides in EXITS:
+            out = runs / "sweeps" / name / tag
+            cmd = [PY, "-m", "dkp.cli.exits", f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
+            cmd += [f"budget_fraction=[{','.join(fractions)}]", f"hydra.run.dir={out}", *overrides]
+            run(cmd, runs / "logs" / f"{name}{tag}.log")
+            points = [read_results(p) for p in sorted(out.glob("[0-9]*/results.json"))]
+            if points and not seed:
+                exit_points[points[0].series] = points
+    print("[4/5] curves, tables and verdicts", flush=True)
+    swept = runs / "sweeps"
+    s1 = [swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")]
+    s1 += [swept / n for n, *_ in EXITS]
+    s2 = [swept / n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()]
     title = "Embedded dataset"
     draw = [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", title]
     run([*draw, "--name", "curves", *map(str, s1)], runs / "logs" / "curves.log")
     if not args.quick:
         run([*draw, "--name", "frame_counts", *map(str, s2)], runs / "logs" / "frame_counts.log")
+    points, _ = collect_points(sorted({*s1, *s2}))
+    verdicts = write_verdicts(CLAIMS, series_points(points), figures)
+    print(f"    verdicts: {verdicts[-1]}", flush=True)
+    print("[5/5] exit tables, example figures, sampling coverage", flush=True)
     exit_counts_near(exit_points, figures, fraction=0.5)
-    examples = runs / "sweeps" / "early_exit" / "exit_examples.png"
+    examples = swept / "early_exit" / "exit_examples.png"
     if examples.is_file():
         shutil.copy(examples, figures / "exit_examples.png")
-    frame_figures(ckpts["dkp_adaptive"], data, figures, runs / "logs", examples)
+    frame_figures(first_ckpts["dkp_adaptive"], data, figures, runs / "logs", frame_videos)
     coverage = [PY, str(Path(__file__).with_name("sampling_coverage.py")), "--data", str(data)]
-    coverage += ["--ckpt", ckpts["dkp_adaptive"], "--out", str(figures / "coverage.md")]
+    coverage += ["--ckpt", first_ckpts["dkp_adaptive"], "--out", str(figures / "coverage.md")]
     run(coverage, runs / "logs" / "coverage.log")
     minutes = (time.time() - start) / 60
     print(f"done in {minutes:.1f} min; figures and tables in {figures}", flush=True)

@@ -13,9 +13,15 @@ from omegaconf import DictConfig, open_dict
 from dkp.data.synthetic import SyntheticConfig, generate
 from dkp.runtime.config import CONFIG_DIR
 
-# All 8 default classes (the configs say num_classes: 8), 2 train / 1 val / 1 test video each.
+# The 8 fine-detail and brief-event classes, 2 train / 1 val / 1 test video each.
 TINY_DATASET = SyntheticConfig(
-    videos_per_class=(2, 1, 1), min_duration=2.0, max_duration=8.0, multi_label_fraction=0.0
+    coarse_classes=0,
+    videos_per_class=(2, 1, 1),
+    min_duration=2.0,
+    max_duration=8.0,
+    multi_label_fraction=0.0,
+    event_duration=0.5,
+    event_spacing=1.0,
 )
 
 
@@ -36,6 +42,8 @@ def compose_config(
         fast += ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
     if dataset is not None:
         fast += [f"data.root={dataset}", "data.prepare=null"]
+        if name != "exits":  # the tiny dataset's classes (the model's come from its checkpoint)
+            fast.append(f"data.num_classes={TINY_DATASET.num_classes}")
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose(name, overrides=fast + overrides, return_hydra_config=True)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-METRICS = ("mAP", "top1", "top5")
+from dkp.reporting.points import METRICS
+
 EXAMPLES = """examples:
   dkp-curves multirun/eval/2026-11-21/ --out figures/
   dkp-curves outputs/curves/sweeps/* --metric top1 --title "Mini-Kinetics (val)"

@@ -23,7 +23,8 @@ def parser() -> argparse.ArgumentParser:
         prog="dkp-synthetic",
         description="Write the embedded synthetic dataset in ActivityNet-v1.3 format (H.264 "
         "videos, activity_net.v1-3.min.json, manifest.json), deterministically from a seed. A "
-        "folder that already holds this dataset is left as it is.",
+        "folder that already holds this dataset is left as it is; one that holds anything else "
+        "(another dataset, other parameters) is refused, naming what differs, unless --force.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -39,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fine-classes", type=int, default=d.fine_classes)
     p.add_argument("--brief-classes", type=int, default=d.brief_classes)
+    p.add_argument("--coarse-classes", type=int, default=d.coarse_classes)
     p.add_argument("--width", type=int, default=d.width)
     p.add_argument("--height", type=int, default=d.height)
     p.add_argument("--fps", type=int, default=d.fps)
@@ -47,7 +49,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--multi-label-fraction", type=float, default=d.multi_label_fraction)
     p.add_argument("--crf", type=int, default=d.crf)
     p.add_argument("--workers", type=int, default=2, help="encoding processes (default: 2)")
-    p.add_argument("--force", action="store_true", help="regenerate even if up to date")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write the dataset even over what the folder holds (its videos are deleted)",
+    )
     return p
 
 
@@ -61,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fps=args.fps,
         fine_classes=args.fine_classes,
         brief_classes=args.brief_classes,
+        coarse_classes=args.coarse_classes,
         videos_per_class=tuple(args.videos_per_class),
         min_duration=args.min_duration,
         max_duration=args.max_duration,
@@ -75,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dkp.data.synthetic.writer import ensure_dataset
 
     started = time.perf_counter()
-    path = ensure_dataset(args.out, config, args.workers, force=args.force)
+    try:
+        path = ensure_dataset(args.out, config, args.workers, force=args.force)
+    except FileExistsError as err:
+        print(f"dkp-synthetic: error: {err}", file=sys.stderr)
+        return 2
     print(f"{path} ({time.perf_counter() - started:.1f} s)")
     return 0
 

@@ -17,15 +17,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 from typing_extensions import override
 
 from dkp.evaluation.activitynet_submission import build_submission, write_submission
+from dkp.evaluation.video_scores import SCORES_FILE, VideoScores, write_scores
 from dkp.runtime.atomic import write_text
 
-FORMATS = ("jsonl", "csv")
+FORMATS = ("jsonl", "csv", "npz")
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,17 @@ def write_jsonl(rows: Iterable[PredictionRow], path: str | Path) -> Path:
     return write_text(path, "".join(json.dumps(asdict(row)) + "\n" for row in rows))
 
 
-def _gathered(rows: list[PredictionRow]) -> list[PredictionRow]:
-    """Every process's rows (once per video: distributed samplers repeat a few to even out)."""
+def _gathered(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Every process's ``(video id, item)`` pairs, once per video (distributed samplers repeat
+    a few videos to even out the shards)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        parts: list[list[PredictionRow]] = [[] for _ in range(torch.distributed.get_world_size())]
-        torch.distributed.all_gather_object(parts, rows)
-        rows = [row for part in parts for row in part]
-    unique: dict[str, PredictionRow] = {}
-    for row in rows:
-        unique.setdefault(row.video_id, row)
-    return list(unique.values())
+        parts: list[list] = [[] for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather_object(parts, items)
+        items = [item for part in parts for item in part]
+    unique: dict[str, Any] = {}
+    for video_id, item in items:
+        unique.setdefault(video_id, item)
+    return list(unique.items())
 
 
 class PredictionWriter(pl.Callback):
@@ -89,7 +92,9 @@ class PredictionWriter(pl.Callback):
 
     Reads what the eval steps return: the video probabilities (``outputs["probs"]``), what
     each video cost (``outputs["costs"]``: GMACs of what ran on it) and, for a model that
-    stops early, the checkpoint each video stopped at (``outputs["exit"]``).
+    stops early, the checkpoint each video stopped at (``outputs["exit"]``). Formats:
+    ``jsonl`` and ``csv`` (top-k classes), ``npz`` (``scores.npz``: every class's
+    probability and the targets, from which curves compute bootstrap intervals).
     ``activitynet_submission`` also writes the official ``submission.json``.
     """
 
@@ -109,7 +114,7 @@ class PredictionWriter(pl.Callback):
         self.top_k = top_k
         self.formats = tuple(formats)
         self.activitynet_submission = activitynet_submission
-        self.rows: list[PredictionRow] = []
+        self.rows: list[tuple[str, tuple]] = []  # (video id, (row, probs, target))
         self._classes: list[str] | None = None
 
     # --- collecting ---------------------------------------------------------------------
@@ -128,15 +133,16 @@ class PredictionWriter(pl.Callback):
         classes = self._classes or [f"class_{i}" for i in range(probs.shape[1])]
         exits = outputs.get("exit")
         exits = exits.tolist() if exits is not None else [None] * len(batch)
+        probs_np = probs.detach().float().cpu().numpy()
+        target = batch.target.detach().cpu().numpy()
         for i, (video_id, cost) in enumerate(zip(batch.video_ids, outputs["costs"], strict=True)):
-            self.rows.append(
-                PredictionRow(
-                    video_id=video_id,
-                    top=top_classes(probs[i], classes, self.top_k),
-                    gflops=cost.gflops,
-                    exit_checkpoint=exits[i],
-                )
+            row = PredictionRow(
+                video_id=video_id,
+                top=top_classes(probs[i], classes, self.top_k),
+                gflops=cost.gflops,
+                exit_checkpoint=exits[i],
             )
+            self.rows.append((video_id, (row, probs_np[i], target[i])))
 
     @override
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -163,16 +169,28 @@ class PredictionWriter(pl.Callback):
     @override
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
-            self.write(_gathered(self.rows))
+            self._write_gathered()
 
     @override
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.write(_gathered(self.rows))
+        self._write_gathered()
+
+    def _write_gathered(self) -> None:
+        items = [item for _, item in _gathered(self.rows)]
+        if not items:
+            self.write([])
+            return
+        rows, probs, target = zip(*items, strict=True)
+        ids = np.asarray([row.video_id for row in rows])
+        gflops = np.asarray([row.gflops for row in rows], np.float64)
+        self.write(list(rows), VideoScores(ids, np.stack(probs), np.stack(target), gflops))
 
     @rank_zero_only
-    def write(self, rows: list[PredictionRow]) -> list[Path]:
-        """Write ``rows`` in every configured format; returns the files written."""
+    def write(self, rows: list[PredictionRow], scores: VideoScores | None = None) -> list[Path]:
+        """Write ``rows`` (and ``scores``) in every configured format; returns the files."""
         written = []
+        if "npz" in self.formats and scores is not None:
+            written.append(write_scores(self.out_dir / SCORES_FILE, scores))
         if "jsonl" in self.formats:
             written.append(write_jsonl(rows, self.out_dir / "predictions.jsonl"))
         if "csv" in self.formats:

@@ -25,10 +25,13 @@ from dkp.lightning.base import (
 from dkp.lightning.checkpoint import CheckpointError, require_kind, substate
 from dkp.lightning.exiting import CheckpointScores
 from dkp.lightning.frame_classifier import FrameClassifierModule
-from dkp.models.dkp.dynamic import dynamic_dkp_inference
+from dkp.models.dkp.dynamic import (
+    dkp_checkpoint_probs,
+    dynamic_dkp_inference,
+    teacher_frames_seen,
+)
 from dkp.models.dkp.net import DKPNet, DKPOutput, video_logits
 from dkp.models.early_exit.policy import ExitOutput, ExitPolicy
-from dkp.models.frame_net import masked_mean
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +62,9 @@ class DKPModule(VideoModule):
     ``teacher``/``student`` configs, and the resolved configs are what the DKP checkpoint
     stores, so ``DKPModule.load_from_checkpoint(path)`` needs neither file again.
 
-    It is also :class:`~dkp.lightning.exiting.EarlyExiting` (dynamic DKP): checkpoint 1 is
-    the student alone, checkpoint 2 the full DKP.
+    It is also :class:`~dkp.lightning.exiting.EarlyExiting` (dynamic DKP): checkpoint 0 is
+    the student alone, checkpoints 1..``exit_steps`` the DKP ensemble over more and more of
+    the teacher's frames (:mod:`dkp.models.dkp.dynamic`).
 
     Loss = w_ensemble * NLL(video ensemble probabilities)
          + w_propagated * CE(mean propagated-student logits)
@@ -85,6 +89,7 @@ class DKPModule(VideoModule):
         loss_weights: dict | None = None,
         distill_temperature: float = 4.0,
         cross_role: bool = False,
+        exit_steps: int = 4,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         classes: list[str] | None = None,
@@ -123,7 +128,10 @@ class DKPModule(VideoModule):
             loss_weights=weights,
             distill_temperature=distill_temperature,
             cross_role=cross_role,
+            exit_steps=exit_steps,
         )
+        if exit_steps < 1:
+            raise ValueError(f"model.exit_steps: at least 1 teacher step, got {exit_steps}")
         self.net = DKPNet(
             instantiate(student),
             instantiate(teacher),
@@ -163,25 +171,28 @@ class DKPModule(VideoModule):
 
     # --- dynamic DKP (EarlyExiting) -----------------------------------------------------
     exit_series = "Dynamic DKP"
-    num_checkpoints = 2
+
+    @property
+    def num_checkpoints(self) -> int:
+        return 1 + int(self.hparams.get("exit_steps", 4))
 
     def checkpoint_costs(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """GMACs ``(B, 2)`` of stopping each video at the student and at the full DKP, and
-        the (student, teacher) frames ``(B, 2, 2)`` run by then."""
+        """GMACs ``(B, K)`` of stopping each video at each checkpoint (the student alone, then
+        each teacher step) and the (student, teacher) frames ``(B, K, 2)`` run by then."""
         model = self.cost_model()
-        n_s, n_t = frame_counts(batch)
-        pairs = list(zip(n_s, n_t, strict=True))
-        gflops = [[s * model.student_frame, model.video(s, t)] for s, t in pairs]
-        frames = [[[s, 0], [s, t]] for s, t in pairs]
-        return np.asarray(gflops, np.float64).reshape(-1, 2), np.asarray(
-            frames, np.float64
-        ).reshape(-1, 2, 2)
+        n_s, _ = frame_counts(batch)
+        steps = teacher_frames_seen(batch.teacher_mask, self.num_checkpoints - 1).tolist()
+        frames = np.asarray(
+            [[[s, 0]] + [[s, t] for t in ts] for s, ts in zip(n_s, steps, strict=True)]
+        )
+        gflops = [
+            [s * model.student_frame] + [model.video(s, t) for t in ts]
+            for s, ts in zip(n_s, steps, strict=True)
+        ]
+        return np.asarray(gflops, np.float64), frames.astype(np.float64)
 
-    @torch.no_grad()
     def checkpoint_scores(self, batch: Batch) -> CheckpointScores:
-        out = self.net(batch)
-        student = masked_mean(out.student_logits.float().softmax(-1), batch.student_mask)
-        probs = torch.stack([student, out.video_probs.float()], dim=1)
+        probs = dkp_checkpoint_probs(self.net, batch, self.num_checkpoints - 1)
         return CheckpointScores(probs, *self.checkpoint_costs(batch))
 
     def infer(self, batch: Batch, policy: ExitPolicy) -> ExitOutput:

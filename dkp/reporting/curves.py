@@ -1,14 +1,13 @@
 """Accuracy-vs-GFLOPs curves from every results.json under some directories.
 
 Points are grouped into curves by their ``series`` (set in the train/eval config, or derived
-from the model kind and sampling); failed sweep jobs (``failed.json``) and unreadable results
-are reported, never fatal.
+from the model kind and sampling; :mod:`dkp.reporting.points`); each point is drawn with its
+95 % interval over test videos, and a band where several runs (seeds) make it. Failed sweep
+jobs (``failed.json``) and unreadable results are reported, never fatal.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +17,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 
+from dkp.reporting.points import CurvePoint, collect_points, series_points
 from dkp.reporting.tables import AXIS_LABELS, write_points
-from dkp.runtime.results import (
-    FAILED_FILE,
-    RESULTS_FILE,
-    Results,
-    ResultsError,
-    read_failure,
-    read_results,
-)
+from dkp.runtime.results import FAILED_FILE
 
-METRICS = ("mAP", "top1", "top5")
 FIXED_STYLES = {
     "Teacher": {"color": "tab:green", "marker": "D"},
     "Student": {"color": "tab:blue", "marker": "o"},
@@ -37,108 +30,6 @@ FIXED_STYLES = {
 DKP_COLORS = ("tab:red", "tab:purple", "tab:brown", "black", "darkorange", "indigo")
 OTHER_COLORS = ("tab:orange", "tab:cyan", "tab:olive", "tab:pink", "tab:gray", "teal")
 OTHER_MARKERS = ("v", "P", "X", "<", ">", "h")
-
-
-@dataclass(frozen=True)
-class CurvePoint:
-    """One evaluated run: its cost (mean GFLOPs per video and spread) and score (percent)."""
-
-    series: str
-    gflops: float
-    gflops_std: float
-    value: float
-    metric: str
-    frames_student: float
-    frames_teacher: float
-    source: str
-    num_videos: int = 0  # the videos it was scored on
-
-
-def series_label(results: Results) -> str:
-    """The run's ``series``, or a label from its kind and sampling (e.g. "DKP adaptive-4")."""
-    series = results.series
-    if isinstance(series, str) and series.strip():
-        return series.strip()
-    sampling = results.sampling if isinstance(results.sampling, dict) else {}
-    strategy = sampling.get("strategy") or "adaptive"
-    networks = results.networks or sampling.get("networks") or []
-    if results.kind == "dkp":
-        ratio = sampling.get("ratio")
-        return f"DKP {strategy}" + (f"-{ratio:g}" if isinstance(ratio, (int, float)) else "")
-    if len(networks) == 1:
-        name = str(networks[0]).capitalize()
-        return name if strategy == "adaptive" else f"{name} ({strategy})"
-    return str(results.kind or "unknown")
-
-
-def _point(path: Path, results: Results, metric: str, split: str) -> CurvePoint:
-    value = results.score(metric, split)
-    if not math.isfinite(results.cost.gflops):
-        raise ResultsError("cost.gflops is not finite")
-    return CurvePoint(
-        series=series_label(results),
-        gflops=results.cost.gflops,
-        gflops_std=_finite(results.cost.gflops_std, 0.0),
-        value=100.0 * value,
-        metric=metric,
-        frames_student=_finite(results.cost.frames_student, math.nan),
-        frames_teacher=_finite(results.cost.frames_teacher, math.nan),
-        source=str(path),
-        num_videos=results.num_videos,
-    )
-
-
-def _finite(value: Any, default: float) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else default
-
-
-def _failure(path: Path) -> str:
-    try:
-        failure = read_failure(path)
-    except (OSError, ValueError) as err:
-        return f"job failed (unreadable {FAILED_FILE}: {err})"
-    return f"job failed: {failure.first_line}"
-
-
-def _auto_metric(loaded: Sequence[Results], split: str) -> str:
-    """mAP if every run scored on ``split`` has it, else top1 (one metric for one y axis)."""
-    keys = [f"{split}/{name}" for name in METRICS]
-    scored = [r.metrics for r in loaded if any(k in r.metrics for k in keys)]
-    return "mAP" if all(f"{split}/mAP" in m for m in scored) else "top1"
-
-
-def collect_points(
-    dirs: Sequence[str | Path], metric: str = "auto", split: str = "test"
-) -> tuple[list[CurvePoint], list[tuple[str, str]]]:
-    """Points from every results.json under ``dirs``, and the problems met as (path, reason):
-    failed jobs and unusable results. ``metric="auto"``: mAP if all runs have it, else top1."""
-    if metric != "auto" and metric not in METRICS:
-        raise ValueError(f"metric: {metric!r} is not 'auto' or one of {METRICS}")
-    problems: list[tuple[str, str]] = []
-    loaded: list[tuple[Path, Results]] = []
-    for root in map(Path, dirs):
-        if not root.is_dir():
-            problems.append((str(root), "not a directory"))
-            continue
-        for path in sorted(root.rglob(FAILED_FILE)):
-            problems.append((str(path), _failure(path)))
-        for path in sorted(root.rglob(RESULTS_FILE)):
-            try:
-                loaded.append((path, read_results(path)))
-            except ResultsError as err:
-                problems.append((str(path), str(err)))
-            except (OSError, ValueError) as err:  # JSONDecodeError and bad UTF-8 are ValueErrors
-                problems.append((str(path), f"unreadable: {err}"))
-    if metric == "auto":
-        metric = _auto_metric([r for _, r in loaded], split)
-    points = []
-    for path, results in loaded:
-        try:
-            points.append(_point(path, results, metric, split))
-        except ResultsError as err:
-            problems.append((str(path), str(err)))
-    return points, problems
 
 
 def _styles(names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -162,42 +53,47 @@ def _styles(names: Sequence[str]) -> dict[str, dict[str, Any]]:
     return styles
 
 
-def _mean_per_x(points: Sequence[CurvePoint]) -> tuple[list[float], list[float], list[float]]:
-    """x, mean value and mean GFLOPs spread per distinct GFLOPs (repeated runs share an x)."""
-    groups: dict[float, list[CurvePoint]] = defaultdict(list)
-    for p in points:
-        groups[p.gflops].append(p)
-    xs = sorted(groups)
-    ys = [sum(p.value for p in groups[x]) / len(groups[x]) for x in xs]
-    spread = [sum(p.gflops_std for p in groups[x]) / len(groups[x]) for x in xs]
-    return xs, ys, spread
-
-
 def plot_curves(
     points: Sequence[CurvePoint], out_path_stem: str | Path, title: str = ""
 ) -> list[Path]:
-    """One curve per series (score vs GFLOPs per video) as ``<stem>.png`` and ``<stem>.svg``."""
+    """One curve per series (score vs GFLOPs per video) as ``<stem>.png`` and ``<stem>.svg``:
+    each point with its 95 % interval over test videos (vertical bar), the spread of GFLOPs
+    over videos where sampling gives videos different frame counts (horizontal bar, one
+    standard deviation), and a band for the 95 % interval over independently trained seeds."""
     if not points:
         raise ValueError("no points to plot")
-    by_series: dict[str, list[CurvePoint]] = defaultdict(list)
-    for p in points:
-        by_series[p.series].append(p)
-    styles = _styles(list(by_series))
-    fig, ax = plt.subplots(figsize=(8.2, 4.4), constrained_layout=True)
-    for name in sorted(by_series):
-        style, members = styles[name], by_series[name]
-        xs, ys, spread = _mean_per_x(members)
+    curves = series_points(points)
+    styles = _styles(list(curves))
+    fig, ax = plt.subplots(figsize=(8.6, 4.6), constrained_layout=True)
+    for name in sorted(curves):
+        style, members = styles[name], curves[name]
+        xs = [p.gflops for p in members]
+        ys = [p.value for p in members]
         ax.plot(xs, ys, label=name, **style)
+        color, z = style["color"], style["zorder"]
+        bars = {"fmt": "none", "linewidth": 1, "alpha": 0.6, "ecolor": color, "zorder": z}
+        lo = np.asarray([p.value_lo for p in members])
+        if np.isfinite(lo).any():
+            hi = np.asarray([p.value_hi for p in members])
+            yerr = np.vstack([np.asarray(ys) - lo, hi - np.asarray(ys)])
+            ax.errorbar(xs, ys, yerr=np.nan_to_num(yerr), capsize=2.5, **bars)
+        spread = [p.gflops_std for p in members]
         if any(spread):
-            bars = {"fmt": "none", "capsize": 2, "linewidth": 1, "alpha": 0.5}
-            ax.errorbar(xs, ys, xerr=spread, ecolor=style["color"], zorder=style["zorder"], **bars)
-        if len(members) > len(xs):  # repeated runs: show each one faintly around the mean
-            xy = ([p.gflops for p in members], [p.value for p in members])
-            ax.scatter(*xy, s=12, color=style["color"], alpha=0.35, zorder=style["zorder"])
+            ax.errorbar(xs, ys, xerr=spread, capsize=0, **{**bars, "alpha": 0.3})
+        if any(p.seeds > 1 for p in members):
+            band = ([p.seed_lo for p in members], [p.seed_hi for p in members])
+            ax.fill_between(xs, *band, color=color, alpha=0.12, linewidth=0, zorder=z - 1)
     ax.set_xlabel("GFLOPs per video (GMACs: one multiply-add counts once)")
     ax.set_ylabel(" / ".join(dict.fromkeys(AXIS_LABELS.get(p.metric, p.metric) for p in points)))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the data
+    legend = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside data
+    notes = ["bars: 95% interval over test videos"]
+    if any(p.gflops_std for p in points):
+        notes.append("horizontal: GFLOPs spread\nover videos (1 s.d.)")
+    if any(len(m) != len({p.gflops for p in m}) for m in [_by(points, n) for n in curves]):
+        notes.append("band: 95% interval\nover trained seeds")
+    legend.set_title("\n".join(notes), prop={"size": 7})
+    legend._legend_box.align = "left"
     if title:
         ax.set_title(title, fontsize=10)
     stem = Path(out_path_stem)
@@ -209,6 +105,10 @@ def plot_curves(
         fig.savefig(paths[1], metadata={"Date": None})
     plt.close(fig)
     return paths
+
+
+def _by(points: Sequence[CurvePoint], series: str) -> list[CurvePoint]:
+    return [p for p in points if p.series == series]
 
 
 @dataclass

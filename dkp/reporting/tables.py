@@ -6,7 +6,6 @@ import csv
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,7 @@ from dkp.runtime.atomic import write_text
 from dkp.runtime.results import Results
 
 if TYPE_CHECKING:
-    from dkp.reporting.curves import CurvePoint
+    from dkp.reporting.points import CurvePoint
 
 #: The columns of a points table: :class:`~dkp.reporting.curves.CurvePoint`'s fields.
 POINT_COLUMNS = (
@@ -27,6 +26,8 @@ POINT_COLUMNS = (
     "frames_teacher",
     "source",
     "num_videos",
+    "value_lo",
+    "value_hi",
 )
 AXIS_LABELS = {"mAP": "mAP (%)", "top1": "Top-1 accuracy (%)", "top5": "Top-5 accuracy (%)"}
 
@@ -77,13 +78,16 @@ def write_points(
     csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     table: list[list[object]] = [list(POINT_COLUMNS)]
     for p in rows:
-        shown = {**asdict(p), "source": _shown_path(p.source, out_dir)}
+        shown = {
+            **{k: getattr(p, k) for k in POINT_COLUMNS},
+            "source": _shown_path(p.source, out_dir),
+        }
         table.append([_num(v) if isinstance(v, float) else v for v in shown.values()])
     write_csv_rows(csv_path, table)
     metric = " / ".join(dict.fromkeys(AXIS_LABELS.get(p.metric, p.metric) for p in rows))
     lines = [
-        f"| series | GFLOPs | ± | {metric or 'metric (%)'} | n_s | n_t | source |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        f"| series | GFLOPs | ± | {metric or 'metric (%)'} | 95% interval | n_s | n_t | source |",
+        "|---|---:|---:|---:|---|---:|---:|---|",
     ]
     for p in rows:
         cells = [
@@ -91,6 +95,7 @@ def write_points(
             f"{p.gflops:.3f}",
             f"{p.gflops_std:.3f}",
             f"{p.value:.2f}",
+            "–" if math.isnan(p.value_lo) else f"[{p.value_lo:.1f}, {p.value_hi:.1f}]",
             _cell(p.frames_student, 1),
             _cell(p.frames_teacher, 1),
             f"`{_shown_path(p.source, out_dir)}`",

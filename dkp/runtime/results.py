@@ -71,6 +71,7 @@ class ExitSummary:
     budget: float | None = None  # mean GFLOPs asked for on select_split
     budget_fraction: float | None = None  # the budget as a fraction of the full model's
     selected_gflops: float | None = None  # the mean GFLOPs reached on select_split
+    score: str = "max_probability"  # the stopping score the thresholds apply to
 
     @property
     def total(self) -> int:

@@ -9,7 +9,8 @@ inference with real stopping is timed for every point side by side with the full
 
 A single point writes ``results.json`` in the run directory; several write ``NN/results.json``
 (one curve point each). Beside them: ``exit_counts.{md,csv}`` (videos stopping at each
-checkpoint, one row per point), ``predictions.csv`` per point, and ``exit_examples.png``
+checkpoint, one row per point), ``predictions.csv`` and ``scores.npz`` (every class's
+probability, for bootstrap intervals) per point, and ``exit_examples.png``
 (videos stopping at the first, a middle and the last checkpoint) for the point nearest
 ``examples_at``.
 """
@@ -31,10 +32,12 @@ from dkp.data.batch import Batch
 from dkp.evaluation.early_exit.scores import ExitOutcome, ExitScores
 from dkp.evaluation.early_exit.timing import time_policies
 from dkp.evaluation.predictions import PredictionRow, top_classes, write_csv
+from dkp.evaluation.video_scores import SCORES_FILE, VideoScores, write_scores
 from dkp.lightning import load_module
 from dkp.lightning.base import VideoModule
 from dkp.lightning.exiting import EarlyExiting
-from dkp.models.early_exit.policy import ExitPolicy
+from dkp.models.early_exit.policy import ExitPolicy, StopScore, max_probability
+from dkp.models.early_exit.stopping import LearnedStop
 from dkp.reporting.exit_examples import ExitExample, pick_examples, plot_exit_examples
 from dkp.reporting.tables import write_exit_counts
 from dkp.runtime.checks import check_config
@@ -80,8 +83,25 @@ def operating_points(cfg: DictConfig) -> list[dict[str, Any]]:
     return [{key: float(v)} for v in values]
 
 
+def stop_score(name: str, select: ExitScores | None) -> StopScore:
+    """The stopping score ``name`` (``max_probability``, or ``learned``: fitted on the
+    selection split's checkpoint scores, see :class:`LearnedStop`)."""
+    if name == "max_probability":
+        return max_probability
+    if name != "learned":
+        raise ValueError(f"stop_score: {name!r} is not 'max_probability' or 'learned'")
+    if select is None:
+        raise ValueError("stop_score: 'learned' is fitted on select_split; give a budget")
+    return LearnedStop.fit(select.probs, select.right())
+
+
 def exit_summary(
-    point: dict[str, Any], select: ExitScores | None, full_gflops: float, k: int, split: str
+    point: dict[str, Any],
+    select: ExitScores | None,
+    full_gflops: float,
+    k: int,
+    split: str,
+    score: StopScore = max_probability,
 ) -> ExitSummary:
     """The thresholds of ``point`` (chosen on ``select`` for a budget), without the counts."""
     budget = point.get("budget")
@@ -90,7 +110,7 @@ def exit_summary(
     if budget is None:
         policy = ExitPolicy.of(point.get("thresholds"), k)
         return ExitSummary([], list(policy.thresholds), [])
-    threshold, achieved = select.select_threshold(budget)
+    threshold, achieved = select.select_threshold(budget, score)
     return ExitSummary(
         [],
         list(ExitPolicy.of(threshold, k).thresholds),
@@ -111,7 +131,7 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
     module = load_module(cfg.ckpt_path, field="ckpt_path")
     if not isinstance(module, EarlyExiting):
         raise ValueError(f"ckpt_path: a {module.kind!r} model has no exits; use early_exit or dkp")
-    needs_select = any("thresholds" not in p for p in points)
+    needs_select = any("thresholds" not in p for p in points) or cfg.stop_score == "learned"
     splits = [cfg.split, cfg.select_split] if needs_select else [cfg.split]
     overrides = OmegaConf.to_container(cfg.sampling, resolve=True) if cfg.get("sampling") else {}
     batches = load_batches(module, cfg.data, splits, overrides)
@@ -119,22 +139,27 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
     select = ExitScores.of(module, batches[cfg.select_split]) if needs_select else None
     k = test.num_checkpoints
     series = cfg.get("series") or module.exit_series
+    score = stop_score(cfg.stop_score, select)
     scored: list[tuple[Results, ExitOutcome]] = []
     for point in points:
         try:
-            chosen = exit_summary(point, select, test.checkpoint_gflops()[-1], k, cfg.select_split)
+            full = test.checkpoint_gflops()[-1]
+            chosen = exit_summary(point, select, full, k, cfg.select_split, score)
         except ValueError as err:
             if len(points) == 1:
                 raise
             log.warning("%s skipped: %s", point, err)
             continue
-        policy = ExitPolicy(tuple(chosen.thresholds))
+        policy = ExitPolicy(tuple(chosen.thresholds), score)
         outcome = test.exits(policy)
         metrics = outcome.metrics(test.target, cfg.split)
         if select is not None:
             metrics.update(select.exits(policy).metrics(select.target, cfg.select_split))
         summary = dataclasses.replace(
-            chosen, counts=outcome.counts(k), checkpoint_gflops=test.checkpoint_gflops()
+            chosen,
+            counts=outcome.counts(k),
+            checkpoint_gflops=test.checkpoint_gflops(),
+            score=cfg.stop_score,
         )
         results = Results(
             metrics=metrics,
@@ -153,7 +178,7 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
     if not scored:
         raise ValueError("no operating point could be scored (every budget is too small)")
     if cfg.timing:
-        policies = [ExitPolicy(tuple(r.exits.thresholds)) for r, _ in scored]
+        policies = [ExitPolicy(tuple(r.exits.thresholds), score) for r, _ in scored]
         timings = time_policies(module, batches[cfg.split], policies, int(cfg.timing_repeats))
         for (results, _), timing in zip(scored, timings, strict=True):
             results.timing = timing
@@ -164,6 +189,10 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
     for sub, (results, outcome) in zip(subdirs, scored, strict=True):
         rows = prediction_rows(test, outcome, classes)
         write_csv(rows, out_dir / sub / "predictions.csv", 5)
+        scores = VideoScores(
+            np.asarray(test.video_ids), outcome.probs.numpy(), test.target.numpy(), outcome.gflops
+        )
+        write_scores(out_dir / sub / SCORES_FILE, scores)
         table[point_label(results)] = results.exits.counts
     write_exit_counts(table, out_dir)
     if cfg.get("examples_at") is not None:

@@ -17,7 +17,8 @@ def mtimes(root: Path) -> dict[str, int]:
 def test_cli_writes_a_dataset_and_skips_an_up_to_date_one(tmp_path, capsys):
     out = tmp_path / "cli"
     argv = ["--out", str(out), "--seed", "3", "--videos-per-class", "1", "1", "0"]
-    argv += ["--fine-classes", "1", "--brief-classes", "2", "--min-duration", "2"]
+    argv += ["--fine-classes", "1", "--brief-classes", "2", "--coarse-classes", "0"]
+    argv += ["--min-duration", "2"]
     argv += ["--max-duration", "3", "--workers", "1"]
     assert main(argv) == 0
     assert str(out / ANNOTATION_NAME) in capsys.readouterr().out
@@ -35,13 +36,24 @@ def test_cli_writes_a_dataset_and_skips_an_up_to_date_one(tmp_path, capsys):
     assert mtimes(out) == before
     assert main([*argv, "--force"]) == 0
     assert mtimes(out)[MANIFEST_NAME] != before[MANIFEST_NAME]
+    written = mtimes(out)
+    capsys.readouterr()
+    other = [a if a != "3" else "4" for a in argv]  # another seed
+    assert main(other) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"dkp-synthetic: error: {out} holds files that are not the synthetic")
+    assert f"seed: the dataset in {out} was written with 3, the config asks for 4" in error
+    assert mtimes(out) == written
+    assert main([*other, "--force"]) == 0
+    assert json.loads((out / MANIFEST_NAME).read_text())["config"]["seed"] == 4
     assert main(["--out", str(out), "--fine-classes", "99"]) == 2
 
 
 def test_module_runs_as_a_script(tmp_path):
     out = tmp_path / "m"
     argv = ["--out", str(out), "--videos-per-class", "1", "0", "0", "--fine-classes", "1"]
-    argv += ["--brief-classes", "0", "--min-duration", "2", "--max-duration", "2", "--workers", "1"]
+    argv += ["--brief-classes", "0", "--coarse-classes", "0", "--min-duration", "2"]
+    argv += ["--max-duration", "2", "--workers", "1"]
     done = subprocess.run(
         [sys.executable, "-m", "dkp.cli.synthetic", *argv],
         capture_output=True,

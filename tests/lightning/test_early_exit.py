@@ -18,7 +18,7 @@ def build(tmp_path, *overrides: str) -> EarlyExitModule:
 
 def batch(videos: int = 2, frames: int = 8, size: int = 32) -> Batch:
     g = torch.Generator().manual_seed(0)
-    target = torch.zeros(videos, 8)
+    target = torch.zeros(videos, 12)  # the embedded dataset's classes
     target[torch.arange(videos), torch.arange(videos)] = 1
     return Batch(
         target=target,

@@ -4,12 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dkp.reporting.curves import (
-    CurvePoint,
-    collect_points,
-    plot_curves,
-    series_label,
-)
+from dkp.reporting.curves import plot_curves
+from dkp.reporting.points import CurvePoint, collect_points, series_label
 from dkp.runtime.results import Results
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from dkp.reporting.curves import CurvePoint
+from dkp.reporting.points import CurvePoint
 from dkp.reporting.tables import write_exit_counts, write_points
 
 
@@ -35,17 +35,18 @@ def test_points_tables_exact(tmp_path: Path):
     skipped = [("/x/results.json", "unreadable: bad")]
     csv_path, md_path = write_points(points, tmp_path, failed, skipped)
     assert csv_path.read_text().splitlines() == [
-        "series,gflops,gflops_std,value,metric,frames_student,frames_teacher,source,num_videos",
-        "DKP a,0.2,0.0125,61.5,mAP,16,4,d/results.json,0",
-        "DKP a,0.4,0,66.5,mAP,16,4,/elsewhere/results.json,0",
-        "Teacher,2,0,70,mAP,16,4,t/results.json,0",
+        "series,gflops,gflops_std,value,metric,frames_student,frames_teacher,source,num_videos,"
+        "value_lo,value_hi",
+        "DKP a,0.2,0.0125,61.5,mAP,16,4,d/results.json,0,,",
+        "DKP a,0.4,0,66.5,mAP,16,4,/elsewhere/results.json,0,,",
+        "Teacher,2,0,70,mAP,16,4,t/results.json,0,,",
     ]
     assert md_path.read_text() == (
-        "| series | GFLOPs | ± | mAP (%) | n_s | n_t | source |\n"
-        "|---|---:|---:|---:|---:|---:|---|\n"
-        "| DKP a | 0.200 | 0.013 | 61.50 | 16.0 | 4.0 | `d/results.json` |\n"
-        "| DKP a | 0.400 | 0.000 | 66.50 | 16.0 | 4.0 | `/elsewhere/results.json` |\n"
-        "| Teacher | 2.000 | 0.000 | 70.00 | 16.0 | 4.0 | `t/results.json` |\n"
+        "| series | GFLOPs | ± | mAP (%) | 95% interval | n_s | n_t | source |\n"
+        "|---|---:|---:|---:|---|---:|---:|---|\n"
+        "| DKP a | 0.200 | 0.013 | 61.50 | – | 16.0 | 4.0 | `d/results.json` |\n"
+        "| DKP a | 0.400 | 0.000 | 66.50 | – | 16.0 | 4.0 | `/elsewhere/results.json` |\n"
+        "| Teacher | 2.000 | 0.000 | 70.00 | – | 16.0 | 4.0 | `t/results.json` |\n"
         "\n"
         "Failed jobs: 1\n"
         "\n"

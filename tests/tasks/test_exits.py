@@ -5,7 +5,7 @@ import json
 import pytest
 
 from dkp.lightning import EarlyExitModule, load_module
-from dkp.reporting.curves import collect_points
+from dkp.reporting.points import collect_points
 from dkp.reporting.tables import exit_counts_near
 from dkp.runtime.jobs import run_job
 from dkp.tasks.exits import exits

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Bump when the rendering changes, so that :func:`ensure_dataset` regenerates old copies.
-GENERATOR_VERSION = 2
+#: Bump when the rendering changes: a copy written by another version is then refused by
+#: :func:`~dkp.data.synthetic.writer.ensure_dataset` (``dkp-synthetic --force`` replaces it).
+GENERATOR_VERSION = 4
 ANNOTATION_NAME = "activity_net.v1-3.min.json"
 MANIFEST_NAME = "manifest.json"
 VIDEO_DIR = "videos"
 FINE_GROUP = "Fine detail"
 BRIEF_GROUP = "Brief event"
+COARSE_GROUP = "Coarse colour"
 
 ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 ID_LENGTH = 11
@@ -43,8 +45,20 @@ BRIEF_COLOURS: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("Purple flash", (130, 0, 200)),
 )
 
+# Coarse-colour tints: (u, v) chroma offsets of the object from grey. Beyond the background's
+# chroma range and far weaker than the flashes, and chroma is drawn at any scale (yuv420p
+# keeps it at half resolution already): every network sees it in any frame of the action.
+COARSE_TINTS: tuple[tuple[str, tuple[float, float]], ...] = (
+    ("Blue object", (28.0, 0.0)),
+    ("Yellow object", (-28.0, 0.0)),
+    ("Pink object", (0.0, 28.0)),
+    ("Green object", (0.0, -28.0)),
+    ("Violet object", (20.0, 20.0)),
+)
+
 MAX_FINE_CLASSES = len(FINE_TEXTURES)
 MAX_BRIEF_CLASSES = len(BRIEF_COLOURS)
+MAX_COARSE_CLASSES = len(COARSE_TINTS)
 
 
 @dataclass(frozen=True)
@@ -61,15 +75,16 @@ class SyntheticConfig:
     fps: int = 10
     fine_classes: int = 4
     brief_classes: int = 4
-    videos_per_class: tuple[int, int, int] = (48, 16, 24)
+    coarse_classes: int = 4
+    videos_per_class: tuple[int, int, int] = (40, 12, 36)
     min_duration: float = 5.0
     max_duration: float = 60.0
     short_duration: float = 24.0  # shorter videos are mostly filled by the action
     short_fill: tuple[float, float] = (0.7, 0.95)  # fraction of a short video the action fills
     min_segment: float = 4.0  # action length in longer videos: U(min_segment, max_segment)
     max_segment: float = 8.0
-    event_duration: float = 0.5
-    event_spacing: float = 1.0  # mean seconds of action per brief event (inf: a single event)
+    event_duration: float = 0.3
+    event_spacing: float = 1.5  # mean seconds of action per brief event (inf: a single event)
     multi_label_fraction: float = 0.03
     object_size: int = 24
     texture_amplitude: float = 48.0  # luma deviation of the stripes (dots reach 1.5x)
@@ -85,7 +100,7 @@ class SyntheticConfig:
 
     @property
     def num_classes(self) -> int:
-        return self.fine_classes + self.brief_classes
+        return self.fine_classes + self.brief_classes + self.coarse_classes
 
     @property
     def event_frames(self) -> int:
@@ -109,6 +124,10 @@ class SyntheticConfig:
         need(
             0 <= self.brief_classes <= MAX_BRIEF_CLASSES,
             f"brief_classes in [0, {MAX_BRIEF_CLASSES}]",
+        )
+        need(
+            0 <= self.coarse_classes <= MAX_COARSE_CLASSES,
+            f"coarse_classes in [0, {MAX_COARSE_CLASSES}]",
         )
         need(self.num_classes >= 1, "at least one class")
         need(
@@ -143,10 +162,11 @@ class SyntheticConfig:
 
 
 def class_groups(config: SyntheticConfig = SyntheticConfig()) -> list[tuple[str, str]]:
-    """``(class name, group name)`` in generator order: the fine-detail classes, then the brief."""
+    """``(class name, group name)`` in generator order: fine-detail, brief-event, coarse."""
     fine = [(name, FINE_GROUP) for name, _ in FINE_TEXTURES[: config.fine_classes]]
     brief = [(name, BRIEF_GROUP) for name, _ in BRIEF_COLOURS[: config.brief_classes]]
-    return fine + brief
+    coarse = [(name, COARSE_GROUP) for name, _ in COARSE_TINTS[: config.coarse_classes]]
+    return fine + brief + coarse
 
 
 def class_names(config: SyntheticConfig = SyntheticConfig()) -> list[str]:

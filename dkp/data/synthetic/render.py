@@ -6,6 +6,7 @@ import numpy as np
 
 from dkp.data.synthetic.config import (
     BRIEF_COLOURS,
+    COARSE_TINTS,
     FINE_TEXTURES,
     MEAN_LUMA,
     TAPER,
@@ -24,19 +25,25 @@ def _rgb_to_yuv(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
 
 
 def _texture(config: SyntheticConfig, label: str) -> np.ndarray:
-    """The object's luma patch (size x size, uint8) for class ``label``: flat unless fine."""
+    """The object's luma patch (size x size, uint8) for class ``label``: a period-2 texture
+    (fine detail), else flat at the textures' mean."""
     size = config.object_size
-    textures = dict(FINE_TEXTURES[: config.fine_classes])
-    if label not in textures:
+    fine = dict(FINE_TEXTURES[: config.fine_classes])
+    if label not in fine:
         return np.full((size, size), MEAN_LUMA, np.uint8)
-    cell = np.array(textures[label])
-    pattern = np.tile(cell, (size // 2 + 1, size // 2 + 1))[:size, :size]
+    pattern = np.tile(np.array(fine[label]), (size // 2 + 1, size // 2 + 1))[:size, :size]
     # A raised-cosine taper: a hard edge would leak the texture through the 2x downscale.
     k = np.arange(size, dtype=np.float64)
     edge = np.minimum(k + 0.5, size - k - 0.5) / TAPER
     window = np.where(edge >= 1, 1.0, 0.5 - 0.5 * np.cos(np.pi * np.clip(edge, 0, 1)))
     luma = MEAN_LUMA + config.texture_amplitude * pattern * np.outer(window, window)
     return np.clip(np.rint(luma), 16, 235).astype(np.uint8)
+
+
+def object_chroma(config: SyntheticConfig, label: str) -> tuple[int, int]:
+    """The object's (u, v): its class tint (coarse colour), else grey."""
+    du, dv = dict(COARSE_TINTS[: config.coarse_classes]).get(label, (0.0, 0.0))
+    return round(128 + du), round(128 + dv)
 
 
 def _bounce(start: float, velocity: float, t: np.ndarray, span: float) -> np.ndarray:
@@ -119,11 +126,12 @@ def render_video(config: SyntheticConfig, plan: VideoPlan) -> np.ndarray:
     ox, oy = object_positions(config, plan)
     for seg in plan.segments:
         patch = _texture(config, seg.label)
+        u, v = object_chroma(config, seg.label)
         for i in range(seg.start, seg.end):
             x, y = ox[i], oy[i]
             y_plane[i, y : y + size, x : x + size] = patch
-            u_plane[i, y // 2 : (y + size + 1) // 2, x // 2 : (x + size + 1) // 2] = 128
-            v_plane[i, y // 2 : (y + size + 1) // 2, x // 2 : (x + size + 1) // 2] = 128
+            u_plane[i, y // 2 : (y + size + 1) // 2, x // 2 : (x + size + 1) // 2] = u
+            v_plane[i, y // 2 : (y + size + 1) // 2, x // 2 : (x + size + 1) // 2] = v
 
     colours = dict(BRIEF_COLOURS)
     radius = 0.3 * min(w, h)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from dkp.data.synthetic.config import (
     ANNOTATION_NAME,
     BRIEF_GROUP,
+    COARSE_GROUP,
     FINE_GROUP,
     GENERATOR_VERSION,
     MANIFEST_NAME,
@@ -94,7 +95,7 @@ def taxonomy(config: SyntheticConfig) -> list[dict[str, Any]]:
         {"nodeId": 0, "nodeName": "Root", "parentId": None, "parentName": None}
     ]
     groups = class_groups(config)
-    for group in (FINE_GROUP, BRIEF_GROUP):
+    for group in (FINE_GROUP, BRIEF_GROUP, COARSE_GROUP):
         members = [name for name, g in groups if g == group]
         if not members:
             continue  # an empty group would read as a leaf class
@@ -129,13 +130,14 @@ def annotations(
     return {"version": "VERSION 1.3", "taxonomy": taxonomy(config), "database": database}
 
 
-def _manifest(config: SyntheticConfig) -> dict[str, Any]:
+def _manifest(config: SyntheticConfig, complete: bool) -> dict[str, Any]:
     return {
         "generator": GENERATOR,
         "version": GENERATOR_VERSION,
         "annotation_file": ANNOTATION_NAME,
         "num_videos": config.num_videos,
         "config": asdict(config),
+        "complete": complete,
     }
 
 
@@ -143,20 +145,24 @@ def _manifest(config: SyntheticConfig) -> dict[str, Any]:
 
 
 def generate(
-    out_dir: str | Path, config: SyntheticConfig = SyntheticConfig(), workers: int = 2
+    out_dir: str | Path,
+    config: SyntheticConfig = SyntheticConfig(),
+    workers: int = 2,
+    force: bool = False,
 ) -> Path:
-    """Write the dataset under ``out_dir`` and return the annotation file's path.
+    """Write the dataset under ``out_dir`` and return the annotation file's path; files of
+    the same names are overwritten (:func:`ensure_dataset` checks first that none is lost).
 
-    The manifest is removed first and written last, so an interrupted run leaves a directory
-    that :func:`ensure_dataset` regenerates. Videos are written under temporary names and
-    renamed; ``videos/v_*.mp4`` files that the new annotations do not list (left by an earlier
-    generation with other parameters) are removed.
+    The manifest says first that the writing is under way and last that it is complete, so
+    an interrupted run leaves a directory that :func:`ensure_dataset` finishes. Videos are
+    written under temporary names and renamed. With ``force``, ``videos/v_*.mp4`` files the
+    annotations do not list (left by a dataset written with other parameters) are removed.
     """
     config.validate()
     out = Path(out_dir)
     videos = out / VIDEO_DIR
     videos.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST_NAME).unlink(missing_ok=True)
+    write_json(out / MANIFEST_NAME, _manifest(config, complete=False))
     started = time.perf_counter()
     plans = plan_dataset(config)
     # Longest first, so that the pool's last jobs are short ones.
@@ -172,7 +178,7 @@ def generate(
     total_bytes = sum(size for _, _, size in results)
 
     keep = {video_path(out, p.video_id).name for p in plans}
-    for stale in videos.glob("v_*.mp4"):
+    for stale in videos.glob("v_*.mp4") if force else ():
         if stale.name not in keep:
             stale.unlink()
     for tmp in videos.glob(".v_*.mp4.tmp"):
@@ -182,7 +188,7 @@ def generate(
     write_json(
         annotation, annotations(config, plans, durations), indent=None, separators=(",", ":")
     )
-    write_json(out / MANIFEST_NAME, _manifest(config))
+    write_json(out / MANIFEST_NAME, _manifest(config, complete=True))
     elapsed = time.perf_counter() - started
     log.info(
         "wrote %d videos (%.1f min of video, %.1f MB) and %s in %.1f s with %d worker(s)",
@@ -196,26 +202,58 @@ def generate(
     return annotation
 
 
-def dataset_matches(out_dir: str | Path, config: SyntheticConfig = SyntheticConfig()) -> bool:
-    """Whether ``out_dir`` holds a complete dataset generated with ``config`` by this version."""
+def dataset_differences(
+    out_dir: str | Path, config: SyntheticConfig = SyntheticConfig()
+) -> list[str]:
+    """What makes the dataset in ``out_dir`` other than the one ``config`` and this version of
+    the generator write, in words (empty: the same, complete or not)."""
+    out = Path(out_dir)
+    try:
+        manifest = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [f"it holds no {MANIFEST_NAME}, so no dataset dkp-synthetic wrote"]
+    except (OSError, ValueError) as err:
+        return [f"its {MANIFEST_NAME} cannot be read ({err})"]
+    if not isinstance(manifest, dict) or manifest.get("generator") != GENERATOR:
+        return [f"its {MANIFEST_NAME} is not one dkp-synthetic wrote"]
+    differences = []
+    if manifest.get("version") != GENERATOR_VERSION:
+        differences.append(
+            f"generator version: the dataset in {out} was written by version "
+            f"{manifest.get('version')}, this is version {GENERATOR_VERSION}"
+        )
+    written = manifest.get("config")
+    written = written if isinstance(written, dict) else {}
+    wanted = json.loads(json.dumps(asdict(config)))  # tuples as the manifest holds them
+    for name in sorted(set(written) | set(wanted)):
+        theirs, ours = written.get(name, "nothing"), wanted.get(name, "nothing")
+        if theirs != ours:
+            differences.append(
+                f"{name}: the dataset in {out} was written with {theirs}, the config asks for "
+                f"{ours}"
+            )
+    return differences
+
+
+def dataset_complete(out_dir: str | Path, config: SyntheticConfig = SyntheticConfig()) -> bool:
+    """Whether the writing of the dataset in ``out_dir`` finished and left every video."""
     out = Path(out_dir)
     try:
         manifest = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
         database = json.loads((out / ANNOTATION_NAME).read_text(encoding="utf-8"))["database"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    if not isinstance(manifest, dict) or manifest.get("generator") != GENERATOR:
-        return False
-    if manifest.get("version") != GENERATOR_VERSION:
-        return False
-    try:
-        if SyntheticConfig(**manifest.get("config", {})) != config:
-            return False
-    except TypeError:  # parameters this version does not know
-        return False
-    return len(database) == config.num_videos and all(
-        video_path(out, vid).is_file() for vid in database
+    return (
+        isinstance(manifest, dict)
+        and manifest.get("complete", True) is True  # manifests before the flag: complete
+        and len(database) == config.num_videos
+        and all(video_path(out, vid).is_file() for vid in database)
     )
+
+
+def dataset_matches(out_dir: str | Path, config: SyntheticConfig = SyntheticConfig()) -> bool:
+    """Whether ``out_dir`` holds a complete dataset generated with ``config`` by this version."""
+    return not dataset_differences(out_dir, config) and dataset_complete(out_dir, config)
 
 
 def ensure_dataset(
@@ -225,20 +263,36 @@ def ensure_dataset(
     force: bool = False,
     default_dir: str | Path | None = None,
 ) -> Path:
-    """The annotation file of the dataset in ``out_dir``, generating it unless it matches
-    (or ``force``). With ``default_dir`` (what the data config does), a missing ``out_dir``
-    other than ``default_dir`` is refused as a mistyped ``data.root``."""
-    missing = not Path(out_dir).exists()
+    """The annotation file of the dataset ``config`` describes in ``out_dir``: the one there,
+    or written into a new or empty directory, or finished where a writing of it stopped.
+
+    A directory holding anything else (another dataset, one written with other parameters
+    or by another version) is never changed: that is a ``FileExistsError`` naming what
+    differs, unless ``force`` (``dkp-synthetic --force``) replaces it. With ``default_dir``
+    (what the data config does), a missing ``out_dir`` other than ``default_dir`` is refused
+    as a mistyped ``data.root``.
+    """
+    out = Path(out_dir)
     if (
-        missing
+        not out.exists()
         and default_dir is not None
-        and Path(out_dir).resolve() != Path(default_dir).resolve()
+        and out.resolve() != Path(default_dir).resolve()
     ):
         raise FileNotFoundError(
             f"data.root: {out_dir} does not exist; data=synthetic writes the embedded dataset "
             f"only to {default_dir} (write one elsewhere with dkp-synthetic --out {out_dir})"
         )
-    if not force and dataset_matches(out_dir, config):
-        log.info("synthetic dataset in %s is up to date", out_dir)
-        return Path(out_dir) / ANNOTATION_NAME
-    return generate(out_dir, config, workers)
+    if force or not any(p.is_file() for p in out.rglob("*")):
+        return generate(out, config, workers, force=force)
+    differences = dataset_differences(out, config)
+    if differences:
+        raise FileExistsError(
+            f"{out} holds files that are not the synthetic dataset asked for, and they are "
+            f"left as they are: {'; '.join(differences)}. Write it to another directory, or "
+            f"replace them (deleting its videos) with dkp-synthetic --out {out} --force"
+        )
+    if dataset_complete(out, config):
+        log.info("synthetic dataset in %s is up to date", out)
+        return out / ANNOTATION_NAME
+    log.info("finishing the synthetic dataset in %s, written with the same parameters", out)
+    return generate(out, config, workers)

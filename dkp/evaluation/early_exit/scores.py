@@ -24,7 +24,7 @@ import torch
 from dkp.data.batch import Batch
 from dkp.evaluation.metrics import hit_at_k, mean_average_precision
 from dkp.lightning.exiting import EarlyExiting
-from dkp.models.early_exit.policy import ExitPolicy
+from dkp.models.early_exit.policy import ExitPolicy, StopScore, max_probability
 from dkp.runtime.results import CostSummary
 
 
@@ -62,6 +62,11 @@ class ExitScores:
         the full model's)."""
         return [float(self.gflops[:, k].mean()) for k in range(self.num_checkpoints)]
 
+    def right(self) -> torch.Tensor:
+        """Whether each checkpoint's top class is one of the video's labels ``(V, K)``."""
+        top = self.probs.argmax(dim=2)
+        return self.target.gather(1, top) > 0
+
     def exits(self, policy: ExitPolicy) -> ExitOutcome:
         """Where every video stops under ``policy``, with its probabilities and costs there."""
         index = policy.exits(self.probs).numpy().astype(np.int64)
@@ -69,21 +74,23 @@ class ExitScores:
         probs = self.probs[torch.from_numpy(rows), torch.from_numpy(index)]
         return ExitOutcome(index, probs, self.gflops[rows, index], self.frames[rows, index])
 
-    def select_threshold(self, budget: float) -> tuple[float, float]:
-        """The largest common threshold whose mean GMACs on these videos is ``<= budget``;
-        returns (threshold, achieved mean GMACs). Raises when even stopping every video at
-        the first checkpoint costs more."""
+    def select_threshold(
+        self, budget: float, score: StopScore = max_probability
+    ) -> tuple[float, float]:
+        """The largest common threshold on ``score`` whose mean GMACs on these videos is
+        ``<= budget``; returns (threshold, achieved mean GMACs). Raises when even stopping
+        every video at the first checkpoint costs more."""
         k = self.num_checkpoints
-        conf = self.probs.max(dim=2).values[:, :-1].flatten().unique().tolist()
-        candidates = sorted({0.0, *conf}) + [float("inf")]
+        conf = torch.cat([score(j, self.probs[:, j]) for j in range(k - 1)]).unique().tolist()
+        candidates = sorted({min(0.0, *conf), *conf}) + [float("inf")]
 
         def mean_cost(t: float) -> float:
-            return float(self.exits(ExitPolicy.of(t, k)).gflops.mean())
+            return float(self.exits(ExitPolicy.of(t, k, score)).gflops.mean())
 
-        if mean_cost(0.0) > budget * (1 + 1e-12):
+        if mean_cost(candidates[0]) > budget * (1 + 1e-12):
             raise ValueError(
                 f"budget {budget:.6g} GFLOPs is below the cost of stopping every video at the "
-                f"first checkpoint ({mean_cost(0.0):.6g})"
+                f"first checkpoint ({mean_cost(candidates[0]):.6g})"
             )
         lo, hi = 0, len(candidates) - 1  # cost(candidates[lo]) <= budget: find the last such
         while lo < hi:

@@ -1,15 +1,18 @@
-"""Dynamic DKP: the student's frames are a first checkpoint; only unsure videos go on to DKP.
+"""Dynamic DKP: the student's frames first, then the teacher's, one step at a time.
 
-Beyond both papers. The student alone (mean of its frame probabilities, as the student-only
-baseline scores a video) is checkpoint 0, the full DKP ensemble checkpoint 1; a video stops
-where the :class:`~dkp.models.early_exit.policy.ExitPolicy` says. The teacher, the propagation
-block and the ensemble run only for the videos that go on, reusing the student features
-already computed.
+Beyond both papers. Checkpoint 0 is the student alone (the mean of its frame probabilities,
+as the student-only baseline scores a video); checkpoint ``j`` (1..``steps``) is the full DKP
+ensemble over the first ``ceil(j * n_t / steps)`` teacher frames, added in coarse-to-fine
+order (the middle frame, then always the one farthest from those already seen), so each step
+covers the video more evenly. A video stops where the
+:class:`~dkp.models.early_exit.policy.ExitPolicy` says; the teacher runs only on the frames a
+running video reaches, each once, and the student's features are computed once and reused.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+import math
+from dataclasses import fields, replace
 
 import torch
 
@@ -32,25 +35,87 @@ def batch_rows(batch: Batch, rows: torch.Tensor) -> Batch:
     return Batch(**values)
 
 
+def coarse_to_fine(count: int) -> list[int]:
+    """Positions ``0..count-1`` in the order a growing subset covers them most evenly: the
+    middle one, then always the one farthest from every position taken (the earliest on ties)."""
+    if count <= 0:
+        return []
+    order = [(count - 1) // 2]
+    while len(order) < count:
+        gaps = [min(abs(i - j) for j in order) if i not in order else -1 for i in range(count)]
+        order.append(max(range(count), key=lambda i: (gaps[i], -i)))
+    return order
+
+
+def teacher_step_masks(teacher_mask: torch.Tensor, steps: int) -> torch.Tensor:
+    """``(B, steps, N_t)``: the teacher frames each video has seen by step ``j`` (1..steps):
+    the first ``ceil(j * n / steps)`` of its ``n`` real frames in :func:`coarse_to_fine`
+    order."""
+    out = torch.zeros(teacher_mask.shape[0], steps, teacher_mask.shape[1], dtype=torch.bool)
+    for b, real in enumerate(teacher_mask.cpu()):
+        positions = torch.nonzero(real).flatten().tolist()
+        ordered = [positions[i] for i in coarse_to_fine(len(positions))]
+        for j in range(steps):
+            out[b, j, ordered[: math.ceil((j + 1) * len(positions) / steps)]] = True
+    return out.to(teacher_mask.device)
+
+
+def teacher_frames_seen(teacher_mask: torch.Tensor, steps: int) -> torch.Tensor:
+    """``(B, steps)``: how many teacher frames each video has seen by each step."""
+    return teacher_step_masks(teacher_mask, steps).sum(dim=2)
+
+
+@torch.no_grad()
+def dkp_checkpoint_probs(net: DKPNet, batch: Batch, steps: int) -> torch.Tensor:
+    """Every checkpoint's video probabilities ``(B, 1 + steps, C)``, every video run to the
+    end (what the offline threshold search scores)."""
+    student = net.student(batch.student_frames, batch.student_mask)
+    teacher = net.teacher(batch.teacher_frames, batch.teacher_mask)
+    probs = [masked_mean(student.logits.float().softmax(-1), batch.student_mask)]
+    masks = teacher_step_masks(batch.teacher_mask, steps)
+    for j in range(steps):
+        seen = replace(batch, teacher_mask=masks[:, j])
+        out = net.fuse(seen, student.features, student.logits, teacher.features, teacher.logits)
+        probs.append(out.video_probs.float())
+    return torch.stack(probs, dim=1)
+
+
 @torch.no_grad()
 def dynamic_dkp_inference(net: DKPNet, batch: Batch, policy: ExitPolicy) -> ExitOutput:
-    """Student on every video; teacher + fusion only for the videos ``policy`` does not stop
-    at the student."""
-    if policy.num_checkpoints != 2:
-        given = policy.num_checkpoints
-        raise ValueError(f"thresholds: dynamic DKP has 2 checkpoints, {given} given")
+    """Student on every video; then, step by step, the next teacher frames and the fusion for
+    the videos ``policy`` has not stopped yet."""
+    steps = policy.num_checkpoints - 1
+    if steps < 1:
+        raise ValueError("thresholds: dynamic DKP has at least 2 checkpoints, 1 given")
     student = net.student(batch.student_frames, batch.student_mask)
     s_probs = masked_mean(student.logits.float().softmax(-1), batch.student_mask)
-    go_on = ~policy.stops(0, s_probs)
     probs = s_probs.clone()
-    every = torch.full((len(batch), 2, s_probs.shape[1]), float("nan"), device=s_probs.device)
+    every = torch.full((len(batch), steps + 1, s_probs.shape[1]), float("nan"))
+    every = every.to(s_probs.device)
     every[:, 0] = s_probs
-    rows = torch.nonzero(go_on).flatten()
-    if len(rows):
-        sub = batch_rows(batch, rows)
-        teacher = net.teacher(sub.teacher_frames, sub.teacher_mask)
+    exit_index = torch.zeros(len(batch), dtype=torch.long)
+    running = ~policy.stops(0, s_probs)
+    masks = teacher_step_masks(batch.teacher_mask, steps)
+    n_t = batch.teacher_mask.shape[1]
+    features = student.features.new_zeros(len(batch), n_t, net.teacher.feature_dim)
+    logits = student.logits.new_zeros(len(batch), n_t, net.teacher.num_classes)
+    seen = torch.zeros_like(batch.teacher_mask)
+    for j in range(1, steps + 1):
+        rows = torch.nonzero(running).flatten()
+        if not len(rows):
+            break
+        new = masks[rows, j - 1] & ~seen[rows]
+        if new.any():
+            teacher = net.teacher(batch.teacher_frames[rows], new)
+            features[rows] += teacher.features
+            logits[rows] += teacher.logits
+            seen[rows] |= new
+        sub = replace(batch_rows(batch, rows), teacher_mask=masks[rows, j - 1])
         out = net.fuse(
-            sub, student.features[rows], student.logits[rows], teacher.features, teacher.logits
+            sub, student.features[rows], student.logits[rows], features[rows], logits[rows]
         )
-        probs[rows] = every[rows, 1] = out.video_probs.float()
-    return ExitOutput(probs, go_on.long().cpu(), every)
+        p = out.video_probs.float()
+        probs[rows] = every[rows, j] = p
+        exit_index[rows.cpu()] = j
+        running[rows[policy.stops(j, p)]] = False
+    return ExitOutput(probs, exit_index, every)

@@ -34,17 +34,19 @@ from dkp.data.synthetic.writer import (
 TINY = SyntheticConfig(
     fine_classes=2,
     brief_classes=2,
+    coarse_classes=0,
     videos_per_class=(2, 2, 2),
     min_duration=2.0,
     max_duration=6.0,
     multi_label_fraction=0.0,
 )
-# One video per class of all 8 default classes, long enough to hold an object and an event.
+# One video per class of all 12 default classes, long enough to hold an object and an event.
 DESIGN = SyntheticConfig(
     seed=5, videos_per_class=(1, 0, 0), min_duration=3.0, max_duration=6.0, multi_label_fraction=0
 )
 COLOURS = dict(syn.BRIEF_COLOURS)
 TEXTURES = dict(syn.FINE_TEXTURES)
+COARSE = dict(syn.COARSE_TINTS[: SyntheticConfig().coarse_classes])
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -195,10 +197,10 @@ def test_one_group_only_still_makes_a_valid_taxonomy():
 def test_default_plan_is_balanced_untrimmed_and_has_a_few_multi_label_videos():
     config = SyntheticConfig()
     plans = plan_dataset(config)
-    assert len(plans) == 704 and len({p.video_id for p in plans}) == 704
-    assert len(syn.CLASS_NAMES) == 8
+    assert len(plans) == 1056 and len({p.video_id for p in plans}) == 1056
+    assert len(syn.CLASS_NAMES) == 12
     assert Counter((p.subset, p.label) for p in plans) == {
-        (s, c): n for s, n in zip(SUBSETS, (48, 16, 24), strict=True) for c in syn.CLASS_NAMES
+        (s, c): n for s, n in zip(SUBSETS, (40, 12, 36), strict=True) for c in syn.CLASS_NAMES
     }
     durations = np.array([p.num_frames / config.fps for p in plans])
     assert durations.min() >= 5 and durations.max() <= 60
@@ -225,7 +227,7 @@ def test_default_plan_is_balanced_untrimmed_and_has_a_few_multi_label_videos():
     assert per_second * config.fps * config.event_spacing == pytest.approx(1.0, abs=0.05)
     long_actions = [s for s in segments if s.end - s.start >= 6 * config.fps]
     assert min(len(s.events) for s in long_actions) >= 4
-    long = [p for p in plans if p.num_frames >= 30 * config.fps]
+    long = [p for p in plans if p.num_frames >= 30 * config.fps and len(p.segments) == 1]
     assert long and all(sum(s.end - s.start for s in p.segments) < 0.3 * p.num_frames for p in long)
 
 
@@ -244,7 +246,8 @@ def test_invalid_configs_are_refused():
         replace(TINY, min_duration=7.0),
         replace(TINY, object_size=100),
         replace(TINY, min_duration=0.5),
-        replace(TINY, event_spacing=0.5),  # 0.5 s events every 0.5 s would merge
+        replace(TINY, event_spacing=0.3),  # 0.3 s events every 0.3 s would merge
+        replace(TINY, coarse_classes=syn.MAX_COARSE_CLASSES + 1),
         replace(TINY, event_spacing=float("nan")),
     ):
         with pytest.raises(ValueError, match="SyntheticConfig"):
@@ -254,7 +257,7 @@ def test_invalid_configs_are_refused():
 # ---------------------------------------------------------------------- design, on decoded frames
 
 
-def test_fine_textures_are_distinct_at_64_and_the_same_flat_grey_at_32(design):
+def test_fine_textures_are_distinct_at_64_and_the_same_flat_grey_at_32_unlike_tints(design):
     plans = plan_dataset(DESIGN)
     cells, small = {}, {}
     for plan in plans:
@@ -267,25 +270,32 @@ def test_fine_textures_are_distinct_at_64_and_the_same_flat_grey_at_32(design):
         inner = big[y + 6 : y + 18, x + 6 : x + 18]  # aligned with the texture's 2x2 cell
         cells[seg.label] = np.array([[inner[a::2, b::2].mean() for b in (0, 1)] for a in (0, 1)])
         # At 32x32, the object's pixels away from its 1-pixel border.
-        tiny32 = decode(video_path(design, plan.video_id), 32)[i, ..., 1]
+        tiny32 = decode(video_path(design, plan.video_id), 32)[i].astype(np.float64)
         small[seg.label] = tiny32[
             (y + 1) // 2 + 1 : (y + 24) // 2 - 1, (x + 1) // 2 + 1 : (x + 24) // 2 - 1
         ]
-    assert len(cells) == 8
+    assert len(cells) == 12
     for name, cell in cells.items():
         deviation = cell - cell.mean()
         if name in TEXTURES:
             expected = np.array(TEXTURES[name]) * DESIGN.texture_amplitude * 255 / 219
             assert np.abs(deviation - expected).max() < 6, (name, deviation, expected)
             assert np.abs(deviation).max() > 25
-        else:  # brief-event classes: the flat object
+        else:  # brief-event and coarse-colour classes: the flat object
             assert np.abs(deviation).max() < 2, (name, deviation)
-        assert abs(cell.mean() - 130) < 3  # same mean for every class (luma 128 -> RGB ~130)
+        if name not in COARSE:  # same grey for every class (luma 128 -> RGB ~130)
+            assert abs(cell.mean() - 130) < 3
     fine = [c - c.mean() for n, c in cells.items() if n in TEXTURES]
     assert min(np.abs(a - b).max() for i, a in enumerate(fine) for b in fine[i + 1 :]) > 40
-    means = [region.mean() for region in small.values()]
+    unseen = [region[..., 1] for name, region in small.items() if name not in COARSE]
+    means = [region.mean() for region in unseen]
     assert max(means) - min(means) < 2.5, means
-    assert max(region.std() for region in small.values()) < 2.5
+    assert max(region.std() for region in unseen) < 2.5
+    # coarse tints survive the downscale: at 32x32 each object is its own colour, far from grey
+    tints = [small[name].reshape(-1, 3).mean(0) for name in COARSE]
+    grey = np.mean([region.mean() for region in unseen])
+    assert min(np.abs(t - grey).max() for t in tints) > 20, tints
+    assert min(np.abs(a - b).max() for i, a in enumerate(tints) for b in tints[i + 1 :]) > 20
 
 
 def test_brief_events_show_their_colour_only_during_the_event(design):
@@ -313,7 +323,7 @@ def test_brief_events_show_their_colour_only_during_the_event(design):
 # ------------------------------------------------------------------------- ensure_dataset, CLI
 
 
-def test_ensure_dataset_reuses_a_matching_dataset_and_regenerates_otherwise(tmp_path):
+def test_ensure_dataset_reuses_a_matching_dataset_and_never_replaces_another(tmp_path):
     config = replace(TINY, videos_per_class=(1, 0, 0))
     path = ensure_dataset(tmp_path, config, workers=1)
     assert path == tmp_path / ANNOTATION_NAME
@@ -322,25 +332,52 @@ def test_ensure_dataset_reuses_a_matching_dataset_and_regenerates_otherwise(tmp_
     assert ensure_dataset(tmp_path, config, workers=1) == path
     assert mtimes(tmp_path) == before
 
+    # Asked with other parameters (a config's defaults): an error naming what differs, and
+    # every file left as it was.
     other = replace(config, seed=7)
-    assert ensure_dataset(tmp_path, other, workers=1) == path
+    with pytest.raises(FileExistsError) as caught:
+        ensure_dataset(tmp_path, other, workers=1)
+    assert f"seed: the dataset in {tmp_path} was written with 0, the config asks for 7" in str(
+        caught.value
+    )
+    assert f"dkp-synthetic --out {tmp_path} --force" in str(caught.value)
+    assert mtimes(tmp_path) == before
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    manifest["version"] = GENERATOR_VERSION - 1
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(FileExistsError, match=f"written by version {GENERATOR_VERSION - 1}"):
+        ensure_dataset(tmp_path, config, workers=1)
+
+    # Only force replaces it: the first dataset's videos are gone.
+    assert ensure_dataset(tmp_path, other, workers=1, force=True) == path
     after = mtimes(tmp_path)
-    assert len(after) == 4 + 2  # the first generation's videos are gone
+    assert len(after) == 4 + 2
     assert not (set(after) - {ANNOTATION_NAME, MANIFEST_NAME}) & set(before)
     manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
     assert SyntheticConfig(**manifest["config"]) == other
-    assert manifest["version"] == GENERATOR_VERSION
+    assert manifest["version"] == GENERATOR_VERSION and manifest["complete"] is True
 
-    # An interrupted run (no manifest) or a missing video is regenerated.
-    (tmp_path / MANIFEST_NAME).unlink()
-    ensure_dataset(tmp_path, other, workers=1)
-    assert (tmp_path / MANIFEST_NAME).is_file()
-    assert mtimes(tmp_path)[ANNOTATION_NAME] != after[ANNOTATION_NAME]
+    # A writing that stopped (its manifest says so) or a lost video is finished, in place.
+    manifest["complete"] = False
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
     victim = next((tmp_path / "videos").iterdir())
     victim.unlink()
     assert not dataset_matches(tmp_path, other)
     ensure_dataset(tmp_path, other, workers=1)
-    assert victim.is_file()
+    assert victim.is_file() and dataset_matches(tmp_path, other)
+
+
+def test_ensure_dataset_writes_into_an_empty_folder_and_refuses_one_with_other_files(tmp_path):
+    config = replace(TINY, videos_per_class=(1, 0, 0))
+    (tmp_path / "empty" / "videos").mkdir(parents=True)
+    ensure_dataset(tmp_path / "empty", config, workers=1)
+    assert dataset_matches(tmp_path / "empty", config)
+    mine = tmp_path / "mine"
+    (mine / "videos").mkdir(parents=True)
+    (mine / "videos" / "v_holiday.mp4").write_bytes(b"a user's video")
+    with pytest.raises(FileExistsError, match="holds no manifest.json"):
+        ensure_dataset(mine, config, workers=1)
+    assert [p.name for p in mine.rglob("*")] == ["videos", "v_holiday.mp4"]
 
 
 @pytest.mark.slow

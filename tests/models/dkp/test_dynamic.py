@@ -1,19 +1,23 @@
-"""Dynamic DKP: the teacher and the fusion run only for the videos the student is unsure of."""
+"""Dynamic DKP: the student first, then the teacher's frames step by step, only for the
+videos not stopped yet, each teacher frame run once."""
 
+import pytest
 import torch
 
 from dkp.data.batch import Batch
 from dkp.models.backbones import build_backbone
 from dkp.models.dkp import DKPNet
-from dkp.models.dkp.dynamic import batch_rows, dynamic_dkp_inference
+from dkp.models.dkp.dynamic import (
+    batch_rows,
+    coarse_to_fine,
+    dkp_checkpoint_probs,
+    dynamic_dkp_inference,
+    teacher_step_masks,
+)
 from dkp.models.early_exit.policy import ExitPolicy
 from dkp.models.frame_net import FrameNet, masked_mean
 
 C = 5
-
-
-def policy(threshold: float) -> ExitPolicy:
-    return ExitPolicy.of(threshold, 2)
 
 
 def tiny_dkp() -> DKPNet:
@@ -41,26 +45,80 @@ def make_batch(videos: int = 6, n_s: int = 4, n_t: int = 2) -> Batch:
     )
 
 
+@pytest.mark.parametrize(
+    ("count", "order"),
+    [
+        (0, []),
+        (1, [0]),
+        (2, [0, 1]),
+        (4, [1, 3, 0, 2]),
+        (5, [2, 0, 4, 1, 3]),
+        (8, [3, 7, 0, 5, 1, 2, 4, 6]),
+    ],
+)
+def test_teacher_frames_are_added_coarse_to_fine(count, order):
+    assert coarse_to_fine(count) == order
+
+
+def test_each_step_sees_a_growing_share_of_each_videos_real_teacher_frames():
+    mask = torch.tensor([[True] * 4, [True, True, True, False], [True, False, False, False]])
+    steps = teacher_step_masks(mask, 4)
+    assert steps.sum(2).tolist() == [[1, 2, 3, 4], [1, 2, 3, 3], [1, 1, 1, 1]]
+    assert steps[0].long().tolist() == [[0, 1, 0, 0], [0, 1, 0, 1], [1, 1, 0, 1], [1, 1, 1, 1]]
+    assert not (steps & ~mask[:, None]).any()  # never a padded frame
+    assert (steps[:, :-1] <= steps[:, 1:]).all()  # nested: a step only adds frames
+    assert teacher_step_masks(mask, 2).sum(2).tolist() == [[2, 4], [2, 3], [1, 1]]
+
+
 @torch.no_grad()
-def test_dynamic_dkp_runs_the_teacher_only_for_unsure_videos():
-    net, batch = tiny_dkp(), make_batch()
+def test_checkpoints_are_the_student_then_dkp_over_more_teacher_frames():
+    net, batch = tiny_dkp(), make_batch(n_t=4)
+    probs = dkp_checkpoint_probs(net, batch, 2)
     full = net(batch)
     student = masked_mean(full.student_logits.softmax(-1), batch.student_mask)
-    conf = student.max(1).values
-    threshold = conf.sort().values[2].item()  # the 2 least confident videos go on
-    rows = []
-    handle = net.teacher.backbone.register_forward_hook(lambda _m, i, _o: rows.append(len(i[0])))
+    torch.testing.assert_close(probs[:, 0], student)
+    torch.testing.assert_close(probs[:, 2], full.video_probs, rtol=1e-5, atol=1e-6)
+    # step 1 is DKP on the two middle-out teacher frames alone
+    half = batch_rows(batch, torch.arange(6))
+    half.teacher_frames, half.teacher_times = (
+        batch.teacher_frames[:, [1, 3]],
+        batch.teacher_times[:, [1, 3]],
+    )
+    half.teacher_mask = batch.teacher_mask[:, [1, 3]]
+    torch.testing.assert_close(probs[:, 1], net(half).video_probs, rtol=1e-5, atol=1e-6)
+
+
+@torch.no_grad()
+def test_dynamic_dkp_runs_each_teacher_frame_once_and_only_for_running_videos():
+    net, batch = tiny_dkp(), make_batch(n_t=4)
+    steps = 2
+    offline = dkp_checkpoint_probs(net, batch, steps)
+    conf = offline.max(2).values
+    # stop 2 videos at the student, 2 more after the first teacher step
+    t0 = conf[:, 0].sort().values[-2].item()
+    t1 = conf[:, 1][conf[:, 0] < t0].sort().values[-2].item()
+    policy = ExitPolicy.of([t0, t1], steps + 1)
+    frames_run = []
+    hook = net.teacher.backbone.register_forward_hook(
+        lambda _m, i, _o: frames_run.append(len(i[0]))
+    )
     try:
-        out = dynamic_dkp_inference(net, batch, policy(threshold))
+        out = dynamic_dkp_inference(net, batch, policy)
     finally:
-        handle.remove()
-    go_on = conf < threshold
-    assert out.exit_index.tolist() == go_on.long().tolist() and int(go_on.sum()) == 2
-    assert rows == [2 * 2]  # 2 videos x 2 teacher frames, once
-    torch.testing.assert_close(out.probs[~go_on], student[~go_on])
-    # the videos that go on get exactly what DKP gives them on their own
-    alone = net(batch_rows(batch, torch.nonzero(go_on).flatten())).video_probs
-    torch.testing.assert_close(out.probs[go_on], alone, rtol=1e-5, atol=1e-6)
-    assert dynamic_dkp_inference(net, batch, policy(0.0)).exit_index.tolist() == [0] * 6
-    everyone = dynamic_dkp_inference(net, batch, policy(1.01))
-    torch.testing.assert_close(everyone.probs, full.video_probs, rtol=1e-5, atol=1e-6)
+        hook.remove()
+    expected = policy.exits(offline)
+    assert out.exit_index.tolist() == expected.tolist()
+    assert sorted(out.exit_index.tolist()) == [0, 0, 1, 1, 2, 2]
+    assert frames_run == [4 * 2, 2 * 2]  # 4 videos x 2 frames, then 2 videos x 2 more
+    rows = torch.arange(6)
+    torch.testing.assert_close(out.probs, offline[rows, expected], rtol=1e-5, atol=1e-6)
+    assert out.checkpoint_probs[expected == 0][:, 1:].isnan().all()
+
+
+@torch.no_grad()
+def test_thresholds_zero_and_above_one_stop_everyone_first_and_last():
+    net, batch = tiny_dkp(), make_batch()
+    assert dynamic_dkp_inference(net, batch, ExitPolicy.of(0.0, 3)).exit_index.tolist() == [0] * 6
+    everyone = dynamic_dkp_inference(net, batch, ExitPolicy.of(1.01, 3))
+    assert everyone.exit_index.tolist() == [2] * 6
+    torch.testing.assert_close(everyone.probs, net(batch).video_probs, rtol=1e-5, atol=1e-6)
