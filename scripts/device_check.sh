@@ -6,7 +6,7 @@
 #   scripts/device_check.sh --cpu-dry-run      every step on the CPU, tiny (about 2 minutes)
 # The Python: $DKP_PYTHON; else .venv's when its torch sees a GPU (or for a dry run); else
 # ${DKP_BASE_PYTHON:-python3} (on the lent GPU machines, the image's, with a CUDA torch and
-# Lightning) plus, in $DKP_DEVICE_SITE (default /tmp/dkp-device-site, on PYTHONPATH), what dkp
+# Lightning) plus, in $DKP_DEVICE_SITE (default $TMPDIR/dkp-device-site, on PYTHONPATH), what dkp
 # needs beyond such an image: from the wheels in .whl/ (made where PyPI is reachable, by
 # scripts/device_wheels.sh) or else from PyPI. Torch is never installed here: it must already
 # be a CUDA build (docs/cluster.md says why). dkp runs from this tree. Idempotent; quiet
@@ -26,7 +26,7 @@ IMPORTS=(av fvcore hydra omegaconf pytorch_lightning torchmetrics matplotlib ten
 # Those four and what they need beyond such an image (scripts/device_wheels.sh's list).
 EXTRA=(av hydra-core omegaconf antlr4-python3-runtime fvcore iopath yacs termcolor portalocker
   tabulate tqdm)
-SITE=${DKP_DEVICE_SITE:-/tmp/dkp-device-site}
+SITE=${DKP_DEVICE_SITE:-${TMPDIR:-/tmp}/dkp-device-site}
 
 python_for_check() {
   if [[ -n ${DKP_PYTHON:-} ]]; then

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SLURM_SH = REPO / "tests" / "cluster" / "slurm.sh"
-STATE_DIR = Path(os.environ.get("DKP_SLURM_DIR", "/tmp/dkp-slurm"))
+STATE_DIR = Path(os.environ.get("DKP_SLURM_DIR") or Path(tempfile.gettempdir()) / "dkp-slurm")
 TEST_LIMIT_S = 420  # a test's hard limit; each command inside has a shorter one
 # The tiny data on one CPU per SLURM task, no GPUs asked for, a short SLURM time limit.
 FAST = [

@@ -5,12 +5,13 @@
 #   tests/cluster/slurm.sh env     the variables a client needs (eval "$(... env)")
 #   tests/cluster/slurm.sh purge   down, then delete its state
 # Needs root. All state (configs, munge key, MariaDB data, spool, logs) lives under
-# $DKP_SLURM_DIR (default /tmp/dkp-slurm): nothing else on the machine changes but the installed
-# packages and, when `hostname -s` does not resolve, one line of /etc/hosts. Clients find the
-# cluster through SLURM_CONF=$DKP_SLURM_DIR/etc/slurm.conf. Quiet on success.
+# $DKP_SLURM_DIR (default $TMPDIR/dkp-slurm, TMPDIR falling back to /tmp): nothing else on
+# the machine changes but the installed packages and, when `hostname -s` does not resolve,
+# one line of /etc/hosts. Clients find the cluster through
+# SLURM_CONF=$DKP_SLURM_DIR/etc/slurm.conf. Quiet on success.
 set -euo pipefail
 
-DIR=${DKP_SLURM_DIR:-/tmp/dkp-slurm}
+DIR=${DKP_SLURM_DIR:-${TMPDIR:-/tmp}/dkp-slurm}
 CLUSTER=dkp
 PORT_BASE=${DKP_SLURM_PORT_BASE:-16810} # slurmctld +7, slurmd +8, slurmdbd +9, MariaDB +6
 CTLD_PORT=$((PORT_BASE + 7)) SLURMD_PORT=$((PORT_BASE + 8)) DBD_PORT=$((PORT_BASE + 9))
