@@ -227,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    verdicts: {verdicts[-1]}", flush=True)
     print("[5/5] exit tables, example figures, sampling coverage", flush=True)
     exit_counts_near(exit_points, figures, fraction=0.5)
+    for name, *_ in EXITS:  # each checkpoint alone, and the oracle's floor on any stopping rule
+        for kind in ("md", "csv"):
+            table = swept / name / f"checkpoints.{kind}"
+            if table.is_file():
+                shutil.copy(table, figures / f"checkpoints_{name}.{kind}")
     examples = swept / "early_exit" / "exit_examples.png"
     if examples.is_file():
         shutil.copy(examples, figures / "exit_examples.png")

@@ -42,8 +42,7 @@ def compose_config(
         fast += ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
     if dataset is not None:
         fast += [f"data.root={dataset}", "data.prepare=null"]
-        if name != "exits":  # the tiny dataset's classes (the model's come from its checkpoint)
-            fast.append(f"data.num_classes={TINY_DATASET.num_classes}")
+        fast.append(f"data.num_classes={TINY_DATASET.num_classes}")  # the tiny dataset's
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose(name, overrides=fast + overrides, return_hydra_config=True)

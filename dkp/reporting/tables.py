@@ -112,23 +112,31 @@ def write_points(
     return [csv_path, md_path]
 
 
+def write_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], out_dir: str | Path, name: str
+) -> list[Path]:
+    """A table of text cells as ``<name>.csv`` and ``<name>.md`` (first column left-aligned,
+    the others right-aligned), atomically."""
+    out_dir = Path(out_dir)
+    csv_path = write_csv_rows(out_dir / f"{name}.csv", [header, *rows])
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    md_path = write_text(out_dir / f"{name}.md", "\n".join(lines) + "\n")
+    return [csv_path, md_path]
+
+
 def write_exit_counts(
     rows: Mapping[str, Sequence[int]], out_dir: str | Path, name: str = "exit_counts"
 ) -> list[Path]:
     """The supplement's table: videos stopping at each checkpoint and the total, one row per
     run; as ``<name>.csv`` and ``<name>.md``. Rows may have different checkpoint counts."""
-    out_dir = Path(out_dir)
     width = max(len(c) for c in rows.values())
     header = ["Checkpoint", *[str(i + 1) for i in range(width)], "Total"]
     table = [
         [label, *[str(n) for n in counts], *["-"] * (width - len(counts)), str(sum(counts))]
         for label, counts in rows.items()
     ]
-    csv_path = write_csv_rows(out_dir / f"{name}.csv", [header, *table])
-    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (width + 1) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in table]
-    md_path = write_text(out_dir / f"{name}.md", "\n".join(lines) + "\n")
-    return [csv_path, md_path]
+    return write_table(header, table, out_dir, name)
 
 
 def exit_counts_near(

@@ -39,7 +39,7 @@ from dkp.lightning.exiting import EarlyExiting
 from dkp.models.early_exit.policy import ExitPolicy, StopScore, max_probability
 from dkp.models.early_exit.stopping import LearnedStop
 from dkp.reporting.exit_examples import ExitExample, pick_examples, plot_exit_examples
-from dkp.reporting.tables import write_exit_counts
+from dkp.reporting.tables import write_exit_counts, write_table
 from dkp.runtime.checks import check_config
 from dkp.runtime.config import build_object
 from dkp.runtime.results import ExitSummary, Results
@@ -195,6 +195,7 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
         write_scores(out_dir / sub / SCORES_FILE, scores)
         table[point_label(results)] = results.exits.counts
     write_exit_counts(table, out_dir)
+    write_checkpoint_table(test, out_dir, cfg.split)
     if cfg.get("examples_at") is not None:
         at = min(scored, key=lambda s: abs(_fraction(s[0]) - float(cfg.examples_at)))
         figure = out_dir / "exit_examples.png"
@@ -202,6 +203,29 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
     if len(scored) == 1:
         return scored[0][0]
     return dict(zip(subdirs, [r for r, _ in scored], strict=True))
+
+
+def write_checkpoint_table(scores: ExitScores, out_dir: Path, split: str) -> list[Path]:
+    """``checkpoints.{md,csv}``: what each checkpoint scores with every video stopped there,
+    and the oracle (each video at its first right checkpoint): the least cost any stopping
+    rule on these checkpoints could pay for the accuracy they allow."""
+    full = scores.checkpoint_gflops()[-1]
+    header = ["Checkpoint", "frames (student, teacher)", "GFLOPs", "of full", "top-1 (%)",
+              "mAP (%)"]  # fmt: skip
+    every = len(scores.video_ids)
+    outcomes = [(str(k + 1), scores.outcome_at(np.full(every, k)))
+                for k in range(scores.num_checkpoints)]  # fmt: skip
+    outcomes.append(("oracle (knows the labels)", scores.oracle()))
+    rows = []
+    for label, outcome in outcomes:
+        metrics = outcome.metrics(scores.target, split)
+        student, teacher = outcome.frames.mean(0)
+        gflops = float(outcome.gflops.mean())
+        rows.append([
+            label, f"{student:.1f}, {teacher:.1f}", f"{gflops:.4f}", f"{gflops / full:.0%}",
+            f"{100 * metrics[f'{split}/top1']:.1f}", f"{100 * metrics[f'{split}/mAP']:.1f}",
+        ])  # fmt: skip
+    return write_table(header, rows, out_dir, "checkpoints")
 
 
 def _fraction(results: Results) -> float:

@@ -1,5 +1,6 @@
 """Early exit end to end through the real configs: train, score a budget, draw a curve."""
 
+import csv
 import json
 
 import pytest
@@ -79,6 +80,15 @@ def test_exit_curve_writes_one_point_per_budget(trained, tiny_dataset, tmp_path)
     assert not problems and {p.series for p in found} == {"Early exit (ResNet)"}
     assert len(found) == 3
     assert (tmp_path / "exit_counts.csv").read_text().count("\n") == 4
+    table = list(csv.reader((tmp_path / "checkpoints.csv").open()))
+    k = len(points[0].exits.checkpoint_gflops)
+    assert [row[0] for row in table] == [
+        "Checkpoint", *map(str, range(1, k + 1)), "oracle (knows the labels)"
+    ]  # fmt: skip
+    gflops = [float(row[2]) for row in table[1:-1]]
+    assert gflops == pytest.approx(points[0].exits.checkpoint_gflops, abs=1e-4)
+    assert table[k][3] == "100%" and float(table[-1][2]) <= gflops[-1]
+    assert float(table[-1][4]) >= max(float(row[4]) for row in table[1:-1])
     assert (tmp_path / "exit_examples.png").is_file()
     # run again: nothing recomputed, the same points
     again = run_job(exits_config(overrides, tmp_path, tiny_dataset), exits)

@@ -69,7 +69,19 @@ class ExitScores:
 
     def exits(self, policy: ExitPolicy) -> ExitOutcome:
         """Where every video stops under ``policy``, with its probabilities and costs there."""
-        index = policy.exits(self.probs).numpy().astype(np.int64)
+        return self.outcome_at(policy.exits(self.probs).numpy())
+
+    def oracle(self) -> ExitOutcome:
+        """Where a stopping rule that knew the labels would stop each video: at its first
+        checkpoint whose top class is right, else at the last. No rule can be right as often
+        for less, so its cost is the floor for any policy on these checkpoints."""
+        right = self.right().numpy()
+        k = self.num_checkpoints
+        return self.outcome_at(np.where(right.any(1), right.argmax(1), k - 1))
+
+    def outcome_at(self, index: np.ndarray) -> ExitOutcome:
+        """The outcome of stopping video ``v`` at checkpoint ``index[v]``."""
+        index = np.asarray(index, np.int64)
         rows = np.arange(len(index))
         probs = self.probs[torch.from_numpy(rows), torch.from_numpy(index)]
         return ExitOutcome(index, probs, self.gflops[rows, index], self.frames[rows, index])

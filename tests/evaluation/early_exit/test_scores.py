@@ -53,3 +53,23 @@ def test_thresholds_chosen_for_a_budget_meet_it(budget):
 def test_a_budget_below_the_first_checkpoint_is_refused():
     with pytest.raises(ValueError, match="below the cost"):
         random_scores().select_threshold(0.5)
+
+
+def test_the_oracle_stops_each_video_at_its_first_right_checkpoint():
+    scores = random_scores(videos=3, checkpoints=3)
+    probs = torch.full((3, 3, C), 0.1)
+    tops = [[2, 0, 0], [2, 2, 1], [3, 3, 3]]  # video v's top class at each checkpoint
+    for v, row in enumerate(tops):
+        for k, c in enumerate(row):
+            probs[v, k, c] = 0.6
+    scores.probs = probs
+    scores.target = torch.nn.functional.one_hot(torch.tensor([0, 1, 0]), C).float()
+    oracle = scores.oracle()
+    assert oracle.exit_index.tolist() == [1, 2, 2]  # the third is never right: the last
+    assert oracle.gflops.tolist() == [3, 6, 6]
+    assert oracle.counts(3) == [0, 1, 2]
+    # never dearer than any threshold rule that is right as often
+    for t in (0.0, 0.5, 1.01):
+        rule = exits(scores, t)
+        right = scores.target.gather(1, rule.probs.argmax(1, keepdim=True)).sum()
+        assert right < 2 or rule.gflops.mean() >= oracle.gflops.mean()
