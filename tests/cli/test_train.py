@@ -12,6 +12,8 @@ import pytest
 import pytorch_lightning as pl
 from typing_extensions import override
 
+from tests.conftest import TINY_DATASET
+
 REPO = Path(__file__).resolve().parents[2]
 RUN = [
     "experiment=teacher",
@@ -24,6 +26,8 @@ RUN = [
     "callbacks.last_checkpoint.every_n_train_steps=1",
     "logger=none",
     "trainer.enable_progress_bar=false",
+    "data.prepare=null",  # the tiny dataset is not the default one: use it as it is
+    f"data.num_classes={TINY_DATASET.num_classes}",
 ]
 
 
