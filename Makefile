@@ -10,7 +10,7 @@ SEEDS  ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-slow test-cluster device-check lint curves curves-quick readme-figures \
-        data bench clean
+        data bench rehearsal clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ readme-figures: $(STAMP)  ## copy the last `make curves` figures into docs/, quo
 
 bench: $(STAMP)  ## run the benchmark suite (make bench)
 	$(PY) -m benchmarks.run
+
+rehearsal: $(STAMP)  ## dkp-data check + prepare + a paper-scale data epoch on 300 generated 720p videos
+	$(PY) experiments/rehearsal.py --out outputs/rehearsal
 
 clean:  ## remove outputs, caches and the virtualenv (not the dataset: rm -r data)
 	rm -rf $(VENV) outputs multirun .cache .pytest_cache .ruff_cache .bench_cache *.egg-info
