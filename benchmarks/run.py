@@ -2,6 +2,8 @@
 
 python -m benchmarks.run                  # the full suite (120 s videos, 360p and 720p)
 python -m benchmarks.run --quick          # 30 s videos at 360p, fewer repetitions
+python -m benchmarks.run --only models    # the networks alone: videos/s, latency, GMACs
+python -m benchmarks.run --only preparation  # paper-scale samples: originals vs prepared copies
 python -m benchmarks.run --compare A.json B.json
 """
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import decoding, inputs, report, throughput
+from benchmarks import decoding, inputs, models, preparation, report, throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ((8, 112), (25, 224), (64, 112))  # frames per video and the model's input size
@@ -231,11 +233,60 @@ def throughput_section(args, out: dict) -> list[str]:
     ]
 
 
+def models_section(args, out: dict) -> list[str]:
+    rows = models.models_case(args.reps, args.quick)
+    out["models"] = rows
+    tables = []
+    for device in dict.fromkeys(r["device"] for r in rows):
+        mine = [r for r in rows if r["device"] == device]
+        batches = sorted({int(b) for r in mine for b in r["videos_s"]})
+        threads = f", {torch.get_num_threads()} threads" if device == "cpu" else ""
+        tables.append(
+            report.table(
+                f"The networks alone on the {device.upper()}{threads}: videos/s by batch size, "
+                "latency at batch 1; speed-up over teacher-only next to its GFLOPs ratio, at "
+                "the largest batch measured",
+                (
+                    "arch",
+                    "model",
+                    "frames x size",
+                    "GFLOPs",
+                    *(f"videos/s @{b}" for b in batches),
+                    "ms/video @1",
+                    "largest batch",
+                    "GFLOPs/s",
+                    "x teacher-only",
+                    "GFLOPs ratio",
+                ),
+                [
+                    (
+                        r["arch"],
+                        r["model"],
+                        r["frames"],
+                        r["gflops"],
+                        *(r["videos_s"].get(str(b), "-") for b in batches),
+                        r["latency_ms"],
+                        r["largest_batch"],
+                        r["gflops_s"],
+                        r["x_teacher"],
+                        r["gflops_ratio"],
+                    )
+                    for r in mine
+                ],
+            )
+        )
+    return tables
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="30 s videos at 360p, fewer reps")
     parser.add_argument("--reps", type=int, help="repetitions of each method (default 2)")
-    parser.add_argument("--only", choices=["decoding", "memory", "throughput"], action="append")
+    parser.add_argument(
+        "--only",
+        choices=["decoding", "memory", "throughput", "models", "preparation"],
+        action="append",
+    )
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"))
@@ -262,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         "decoding": decoding_section,
         "memory": memory_section,
         "throughput": throughput_section,
+        "models": models_section,
+        "preparation": preparation.section,
     }
     for name, section in sections.items():
         if not args.only or name in args.only:

@@ -68,4 +68,12 @@ if ((!dry)); then
     die "$("$py" -c 'import torch; print("torch", torch.__version__)') sees no CUDA GPU; \
 a CPU machine can run --cpu-dry-run"
 fi
+# --- Optional block (dkp-data, docs/data.md): can this GPU decode video itself (NVDEC through
+# PyAV's CUDA hardware acceleration), and how fast next to one CPU core? Prints one JSON line and
+# never fails the check; DKP_SKIP_NVDEC=1 leaves it out.
+if ((!dry)) && [[ -z ${DKP_SKIP_NVDEC:-} ]]; then
+  timeout 300 "$py" -m benchmarks.preparation --gpu-decoding ||
+    echo "device_check.sh: the optional NVDEC check did not finish" >&2
+fi
+# --- End of the optional block.
 exec timeout 900 "$py" scripts/device_check.py "$@"

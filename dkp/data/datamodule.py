@@ -14,8 +14,11 @@ from torch.utils.data import DataLoader
 from dkp.data.annotations.records import RecordSet
 from dkp.data.dataset import VideoClipDataset, collate_clips
 from dkp.data.decoding import PyAVReader, VideoReader, index_videos
+from dkp.data.preparation.manifest import Manifest, with_renditions
+from dkp.data.preparation.report import CheckReport, leave_out_bad
 from dkp.data.sampling.batch_order import ResumableLoader, ResumableSampler, ShardSampler
 from dkp.data.sampling.frame_times import ClipSampling
+from dkp.data.views import Views
 from dkp.runtime.distributed import world
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,12 @@ class VideoDataModule(pl.LightningDataModule):
     which their readers take from the config as ``${data.split}``. With ``index_videos`` (and
     a reader that stores packet indexes), :meth:`prepare_data` also indexes the videos of the
     splits the trainer's stage reads that have no index yet, with ``num_workers`` processes,
-    so that no epoch waits for it (:mod:`dkp.data.decoding.parallel_indexing`).
+    so that no epoch waits for it (:mod:`dkp.data.decoding.parallel_indexing`). ``views``
+    (``{clips: k, crops: 1|3}``) scores every evaluated video on several views
+    (:mod:`dkp.data.views`); training always reads one. ``exclude_report`` (a ``dkp-data
+    check`` report) leaves out the videos it finds errors in, each named in the log;
+    ``prepared`` (a ``dkp-data prepare`` folder) reads each video from its rendition there
+    (:mod:`dkp.data.preparation`).
     """
 
     def __init__(
@@ -63,6 +71,9 @@ class VideoDataModule(pl.LightningDataModule):
         metric: str = "mAP",
         split: int | None = None,
         index_videos: bool = True,
+        views: Views | Mapping[str, int] | None = None,
+        prepared: str | None = None,
+        exclude_report: str | None = None,
     ) -> None:
         super().__init__()
         if metric not in ("mAP", "top1", "top5"):
@@ -93,6 +104,11 @@ class VideoDataModule(pl.LightningDataModule):
         self.metric = metric
         self.split = split
         self.index_videos = index_videos
+        self.views = Views.of(views)
+        self.prepared = prepared
+        self.exclude_report = exclude_report
+        self._manifest = _loaded("data.prepared", Manifest.load, prepared)
+        self._check_report = _loaded("data.exclude_report", CheckReport.load, exclude_report)
         self.record_sets: dict[str, RecordSet] = {}
         self.datasets: dict[str, VideoClipDataset] = {}
         self._train_position: dict[str, int] = {}
@@ -139,6 +155,10 @@ class VideoDataModule(pl.LightningDataModule):
         if name not in self.splits:
             raise ValueError(f"data.splits: no '{name}' split configured")
         records = self.splits[name]()
+        if self._check_report is not None:
+            records = leave_out_bad(records, self._check_report, name)
+        if self._manifest is not None:
+            records = with_renditions(records, self.prepared, self._manifest, self.root, name)
         if records.num_classes != self.num_classes:
             raise ValueError(
                 f"data.num_classes: config says {self.num_classes} but the {name} split's "
@@ -171,6 +191,7 @@ class VideoDataModule(pl.LightningDataModule):
                 teacher_size=self.teacher_size,
                 training=name == "train",
                 hflip=self.hflip,
+                views=None if name == "train" else self.views,
             )
         return self.datasets[name]
 
@@ -219,3 +240,13 @@ class VideoDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict", self.eval_batch_size)
+
+
+def _loaded(field: str, load: Callable[[str], Any], path: str | None) -> Any:
+    """``load(path)``, or None without a path; its error names the config ``field``."""
+    if path is None:
+        return None
+    try:
+        return load(path)
+    except (OSError, ValueError) as err:
+        raise type(err)(f"{field}: {err}") from None

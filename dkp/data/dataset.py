@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -13,7 +13,8 @@ from torch.utils.data import Dataset
 from dkp.data.annotations.records import VideoRecord
 from dkp.data.batch import Batch
 from dkp.data.decoding import FrameRequest, VideoDecodeError, VideoReader
-from dkp.data.sampling.frame_times import ClipSampling
+from dkp.data.sampling.frame_times import ClipSampling, clip_times
+from dkp.data.views import Views, cover_size, three_crops
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ def as_size(size: int | Sequence[int]) -> Size:
 
 @dataclass
 class ClipSample:
-    """One decoded video: frames ``(N, H, W, 3)`` uint8 and their times, per network."""
+    """One decoded video: frames ``(N, H, W, 3)`` uint8 and their times, per network; under
+    multi-view testing, its other views (:mod:`dkp.data.views`) in ``extra_views``."""
 
     video_id: str
     labels: tuple[int, ...]
@@ -41,6 +43,7 @@ class ClipSample:
     student_times: np.ndarray | None = None
     teacher_frames: np.ndarray | None = None
     teacher_times: np.ndarray | None = None
+    extra_views: list[ClipSample] = field(default_factory=list)
 
 
 @dataclass
@@ -56,7 +59,8 @@ class VideoClipDataset(Dataset):
 
     Training draws random times from the seed the sampler gives with each index (see
     :mod:`dkp.data.sampling.batch_order`), or from torch's RNG for a bare index; evaluation is
-    deterministic. ``hflip`` flips all frames of a video together.
+    deterministic. ``hflip`` flips all frames of a video together. ``views`` (evaluation
+    only) gives each video several temporal clips and spatial crops (:mod:`dkp.data.views`).
     """
 
     def __init__(
@@ -68,7 +72,11 @@ class VideoClipDataset(Dataset):
         teacher_size: int | Sequence[int] = 224,
         training: bool = False,
         hflip: bool = False,
+        views: Views | None = None,
     ) -> None:
+        self.views = views or Views()
+        if training and self.views.count > 1:
+            raise ValueError(f"views: {self.views.label} is for evaluation, not training")
         self.records = list(records)
         self.sampling = sampling
         self.reader = reader
@@ -89,6 +97,19 @@ class VideoClipDataset(Dataset):
                 times[name] = sampler(record.duration, self.training, rng)
         return times
 
+    def temporal_clips(
+        self, record: VideoRecord, rng: np.random.Generator
+    ) -> list[dict[str, np.ndarray]]:
+        """The sample times of each temporal clip (one, unless evaluating several views)."""
+        if self.training or self.views.clips == 1:
+            return [self.sample_times(record, rng)]
+        samplers = {n: getattr(self.sampling, n) for n in ("student", "teacher")}
+        k = self.views.clips
+        return [
+            {n: clip_times(s, record.duration, j, k) for n, s in samplers.items() if s is not None}
+            for j in range(k)
+        ]
+
     def __getitem__(self, key: int | tuple[int, int]) -> ClipSample | FailedSample:
         """Sample ``key``: an index, or (index, seed) from a :class:`ResumableSampler`."""
         index, seed = key if isinstance(key, tuple) else (key, None)
@@ -96,20 +117,38 @@ class VideoClipDataset(Dataset):
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()).item()) if self.training else index
         rng = np.random.default_rng(seed)
-        times = self.sample_times(record, rng)
+        clips = self.temporal_clips(record, rng)
         sizes = {"student": self.student_size, "teacher": self.teacher_size}
-        requests = [FrameRequest(tuple(t.tolist()), *sizes[name]) for name, t in times.items()]
         try:
-            frames = self.reader.read(record.path, requests)
+            decoded = dict(sizes)
+            if self.views.crops == 3:  # decode the frame covering the size, crop it after
+                info = self.reader.probe(record.path)
+                decoded = {n: cover_size((info.height, info.width), s) for n, s in sizes.items()}
+            requests = [
+                FrameRequest(tuple(t.tolist()), *decoded[name])
+                for times in clips
+                for name, t in times.items()
+            ]
+            frames = iter(self.reader.read(record.path, requests))
         except VideoDecodeError as err:
             log.warning("skipping video %s: %s", record.video_id, err)
             return FailedSample(record.video_id, str(err))
         flip = self.training and self.hflip and rng.random() < 0.5
-        sample = ClipSample(record.video_id, record.labels, record.duration)
-        for (name, t), clip in zip(times.items(), frames, strict=True):
-            setattr(sample, f"{name}_frames", clip[:, :, ::-1] if flip else clip)
-            setattr(sample, f"{name}_times", t.astype(np.float32))
-        return sample
+        views = []
+        for times in clips:
+            crops: list[ClipSample] = [
+                ClipSample(record.video_id, record.labels, record.duration)
+                for _ in range(self.views.crops)
+            ]
+            for name, t in times.items():
+                clip = next(frames)
+                parts = three_crops(clip, sizes[name]) if self.views.crops == 3 else [clip]
+                for sample, part in zip(crops, parts, strict=True):
+                    setattr(sample, f"{name}_frames", part[:, :, ::-1] if flip else part)
+                    setattr(sample, f"{name}_times", t.astype(np.float32))
+            views += crops
+        views[0].extra_views = views[1:]
+        return views[0]
 
 
 def _stack_padded(clips: list[np.ndarray], times: list[np.ndarray]):
@@ -128,9 +167,19 @@ def _stack_padded(clips: list[np.ndarray], times: list[np.ndarray]):
 
 
 def collate_clips(items: list[ClipSample | FailedSample], num_classes: int) -> Batch:
-    """Stack decoded samples into a :class:`Batch`; failed ones go to ``Batch.failed``."""
+    """Stack decoded samples into a :class:`Batch`; failed ones go to ``Batch.failed``; the
+    samples' other views, view by view, into ``Batch.extra_views``."""
     good = [s for s in items if isinstance(s, ClipSample)]
     failed = [(s.video_id, s.reason) for s in items if isinstance(s, FailedSample)]
+    batch = _collate(good, num_classes)
+    batch.failed = failed
+    if good:
+        for v in range(len(good[0].extra_views)):
+            batch.extra_views.append(_collate([s.extra_views[v] for s in good], num_classes))
+    return batch
+
+
+def _collate(good: list[ClipSample], num_classes: int) -> Batch:
     target = torch.zeros(len(good), num_classes)
     for i, sample in enumerate(good):
         target[i, list(sample.labels)] = 1.0
@@ -138,7 +187,6 @@ def collate_clips(items: list[ClipSample | FailedSample], num_classes: int) -> B
         target=target,
         duration=torch.tensor([s.duration for s in good], dtype=torch.float32),
         video_ids=[s.video_id for s in good],
-        failed=failed,
     )
     if good:
         for name in ("student", "teacher"):

@@ -23,7 +23,7 @@ from torch import nn
 from dkp.data.annotations.records import VideoRecord
 from dkp.data.dataset import as_size
 from dkp.data.sampling.frame_times import ClipSampling
-from dkp.models.dkp.net import DKPNet
+from dkp.models.dkp.net import DKPFusion, DKPNet
 from dkp.models.frame_net import FrameNet
 
 MAC_OPERATORS = ("conv", "linear", "matmul", "bmm", "einsum", "addmm")
@@ -57,19 +57,6 @@ def frame_gmacs(net: FrameNet, size: int | Sequence[int]) -> float:
     return backbone + head
 
 
-class _Fusion(nn.Module):
-    """The part of DKP after the backbones, as one traceable module."""
-
-    def __init__(self, net: DKPNet) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, s_feat, s_times, t_feat, t_logits, t_times):
-        enriched, attention = self.net.propagation(s_feat, s_times, t_feat, t_times)
-        propagated = self.net.propagated_classifier(enriched)
-        return self.net.ensemble(propagated, enriched, t_logits, attention).video_probs
-
-
 @dataclass
 class CostModel:
     """Per-video GMACs as a function of the frame counts a video gets."""
@@ -96,7 +83,7 @@ class CostModel:
             return torch.zeros(*shape, device=device)
 
         return count_gmacs(
-            _Fusion(net),
+            DKPFusion(net),
             zeros(1, n_s, net.student.feature_dim),
             zeros(1, n_s),
             zeros(1, n_t, net.teacher.feature_dim),

@@ -15,7 +15,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torchmetrics import MetricCollection
 from typing_extensions import override
 
-from dkp.data.batch import Batch
+from dkp.data.batch import Batch, stack_views
 from dkp.data.sampling.frame_times import ClipSampling, build_sampling, sampling_with
 from dkp.evaluation.cost import CostModel
 from dkp.evaluation.metrics import TopKHit, VideoMAP
@@ -230,7 +230,16 @@ class VideoModule(pl.LightningModule, ABC):
 
     def score(self, batch: Batch) -> tuple[torch.Tensor, list[VideoCost], torch.Tensor | None]:
         """Video probabilities, what each video cost, and (for a model that stops early) the
-        1-based checkpoint each stopped at."""
+        1-based checkpoint each stopped at. A batch of several views per video (multi-view
+        testing, :mod:`dkp.data.views`) is scored in one pass over all views: probabilities
+        averaged over a video's views, its cost the sum of theirs, its checkpoint the latest
+        any view reached."""
+        if batch.num_views == 1:
+            return self.score_view(batch)
+        return merge_views(*self.score_view(stack_views(batch)), batch.num_views)
+
+    def score_view(self, batch: Batch) -> tuple[torch.Tensor, list[VideoCost], torch.Tensor | None]:
+        """:meth:`score` of one view per video: what a model kind refines."""
         return self.video_probs(batch), self.video_costs(batch), None
 
     @override
@@ -365,6 +374,26 @@ class SingleStreamModule(VideoModule):
                 f"the batch has no {self.role} frames: sampling.networks must include {self.role!r}"
             )
         return frames, getattr(batch, f"{self.role}_mask")
+
+
+def merge_views(
+    probs: torch.Tensor, costs: list[VideoCost], exits: torch.Tensor | None, views: int
+) -> tuple[torch.Tensor, list[VideoCost], torch.Tensor | None]:
+    """Scores of ``views`` views per video, stacked view by view (:func:`stack_views`), to
+    one row per video: mean probabilities, summed costs and frames, the latest exit."""
+    videos = len(costs) // views
+    merged = [
+        VideoCost(
+            costs[i].video_id,
+            sum(c.gflops for c in costs[i::videos]),
+            sum(c.frames_student for c in costs[i::videos]),
+            sum(c.frames_teacher for c in costs[i::videos]),
+        )
+        for i in range(videos)
+    ]
+    mean = probs.view(views, videos, *probs.shape[1:]).mean(dim=0)
+    latest = None if exits is None else exits.view(views, videos).max(dim=0).values
+    return mean, merged, latest
 
 
 def frame_counts(batch: Batch) -> tuple[list[int], list[int]]:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from torch.nn import functional as F
+from typing_extensions import override
 
 from dkp.data.batch import Batch
 from dkp.evaluation.cost import CostModel
@@ -144,7 +145,8 @@ class EarlyExitModule(SingleStreamModule):
     def video_probs(self, batch: Batch) -> torch.Tensor:
         return self.infer(batch).probs
 
-    def score(self, batch: Batch) -> tuple[torch.Tensor, list[VideoCost], torch.Tensor]:
+    @override
+    def score_view(self, batch: Batch) -> tuple[torch.Tensor, list[VideoCost], torch.Tensor]:
         """Probabilities where each video stopped, its cost up to there, and the checkpoint
         (numbered from 1, as in the tables)."""
         out = self.infer(batch)

@@ -79,6 +79,19 @@ class FrameNet(nn.Module):
         )
 
 
+class FrameLogits(nn.Module):
+    """A :class:`FrameNet` on plain tensors: uint8 frames ``(B, N, 3, H, W)``, every one real,
+    to per-frame features ``(B, N, D)`` and logits ``(B, N, C)``; what export traces."""
+
+    def __init__(self, net: FrameNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(frames)
+        return out.features, out.logits
+
+
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Mean over the frame axis (dim 1) of ``(B, N, ...)`` counting only real frames."""
     if mask is None:

@@ -105,6 +105,7 @@ class Results:
     split: str = "test"
     num_videos: int = 0
     sampling: dict[str, Any] = field(default_factory=dict)
+    views: int = 1  # views scored per video (temporal clips x spatial crops), scores averaged
     series: str | None = None  # the curve this point belongs to (None: from kind/sampling)
     checkpoint: str | None = None  # the checkpoint scored (evaluation jobs)
     best_checkpoint: str | None = None  # training jobs

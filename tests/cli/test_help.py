@@ -15,6 +15,7 @@ COMMANDS = {
     "dkp-curves": "dkp.cli.curves",
     "dkp-synthetic": "dkp.cli.synthetic",
     "dkp-activitynet": "dkp.cli.activitynet",
+    "dkp-export": "dkp.cli.export",
 }
 PROBE = """
 import sys

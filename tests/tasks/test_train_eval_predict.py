@@ -12,8 +12,10 @@ import torch
 from dkp.cli.predict import main as predict_main
 from dkp.data.annotations.activitynet import load_activitynet
 from dkp.data.dataset import VideoClipDataset, collate_clips
+from dkp.data.views import Views
 from dkp.lightning import DKPModule, FrameClassifierModule, load_module
 from dkp.lightning.checkpoint import CheckpointError
+from dkp.reporting.curves import draw_curves
 from dkp.runtime.jobs import run_job
 from dkp.tasks.evaluate import evaluate
 from dkp.tasks.train import train
@@ -252,3 +254,36 @@ def test_predict_cli(stages, tiny_dataset, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "broken.mp4: SKIPPED" in printed and videos[1].name in printed
     assert predict_main(["--ckpt", str(tmp_path / "none.ckpt"), str(videos[0])]) == 2
+
+
+def test_eval_over_several_views(stages, tiny_dataset, tmp_path):
+    """dkp-eval views.clips=2 views.crops=3: each video scored on 6 views, averaged; its cost
+    is 6 single views'; results say so, in a series of their own."""
+    ckpt = stages["dkp"].last_checkpoint
+    common = [f"ckpt_path={ckpt}", "split=val", *STEPS[-2:]]
+    single = run_job(compose_config("eval", common, tmp_path / "1", tiny_dataset), evaluate)
+    views = ["views.clips=2", "views.crops=3"]
+    multi = run_job(compose_config("eval", common + views, tmp_path / "6", tiny_dataset), evaluate)
+    assert (single.views, multi.views) == (1, 6) and multi.num_videos == single.num_videos == 8
+    assert multi.cost.gflops == pytest.approx(6 * single.cost.gflops)
+    assert (multi.cost.frames_student, multi.cost.frames_teacher) == (6 * 4, 6 * 2)
+    assert single.series is None and multi.series == "DKP adaptive-2, 2 clips x 3 crops"
+    assert json.loads((tmp_path / "6" / "results.json").read_text())["views"] == 6
+    curves = draw_curves([tmp_path / "1", tmp_path / "6"], tmp_path / "figures", split="val")
+    assert sorted(p.series for p in curves.points) == [
+        "DKP adaptive-2",
+        "DKP adaptive-2, 2 clips x 3 crops",
+    ]
+
+    module = load_module(ckpt).eval()
+    records = load_activitynet(
+        tiny_dataset / "activity_net.v1-3.min.json", tiny_dataset / "videos", ["validation"]
+    ).records
+    dataset = VideoClipDataset(records, _sampling(module), _reader(), 32, 64, views=Views(2, 1))
+    batch = collate_clips([dataset[i] for i in range(len(records))], 8)
+    with torch.no_grad():  # the frames are square: the 3 crops are the whole frame
+        probs = (module.video_probs(batch) + module.video_probs(batch.extra_views[0])) / 2
+    lines = (tmp_path / "6" / "predictions.jsonl").read_text().splitlines()
+    for row, p in zip(map(json.loads, lines), probs, strict=True):
+        assert row["top"][0][1] == pytest.approx(p.max().item(), abs=1e-5)
+        assert row["gflops"] == pytest.approx(6 * module.cost_model().video(4, 2))

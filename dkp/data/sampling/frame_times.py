@@ -47,6 +47,17 @@ def _segment_times(n: int, duration: float, training: bool, rng: np.random.Gener
     return (np.arange(n) + offsets) * (duration / n)
 
 
+def clip_times(sampler: FrameSampler, duration: float, clip: int, clips: int) -> np.ndarray:
+    """Evaluation times of temporal clip ``clip`` of ``clips``: the sampler's segments, each
+    sampled at ``(clip + 0.5) / clips`` of its length (TSN/TSM's ``twice_sample``, k-fold and
+    symmetric). One clip is the segments' centres, the usual evaluation times."""
+    if not 0 <= clip < clips:
+        raise ValueError(f"clip {clip} is not in 0..{clips - 1}")
+    _check_duration(duration)
+    n = sampler.count(duration)
+    return (np.arange(n) + (clip + 0.5) / clips) * (duration / n)
+
+
 def _check_duration(duration: float) -> None:
     if not (math.isfinite(duration) and duration > 0):
         raise ValueError(f"duration must be positive and finite, got {duration!r}")

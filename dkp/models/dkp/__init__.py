@@ -3,10 +3,11 @@ propagation block between them, the dynamic ensemble, and dynamic DKP (early exi
 
 from dkp.models.dkp.dynamic import dynamic_dkp_inference
 from dkp.models.dkp.ensemble import DynamicEnsemble, EnsembleOutput
-from dkp.models.dkp.net import DKPNet, DKPOutput, normalized_times, video_logits
+from dkp.models.dkp.net import DKPFusion, DKPNet, DKPOutput, normalized_times, video_logits
 from dkp.models.dkp.propagation import PropagationBlock
 
 __all__ = [
+    "DKPFusion",
     "DKPNet",
     "DKPOutput",
     "DynamicEnsemble",

@@ -85,6 +85,34 @@ class DKPNet(nn.Module):
         return DKPOutput(student_logits, teacher_logits, propagated, attention, ensemble)
 
 
+class DKPFusion(nn.Module):
+    """DKP after the backbones, on plain tensors with every frame real: student features
+    ``(B, N_s, D_s)`` and times ``(B, N_s)``, teacher features ``(B, N_t, D_t)``, logits
+    ``(B, N_t, C)`` and times ``(B, N_t)``, times as fractions of the video
+    (:func:`normalized_times`), to video probabilities ``(B, C)`` and ensemble frame
+    probabilities ``(B, N_s, C)``. What cost counting and export trace."""
+
+    def __init__(self, net: DKPNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(
+        self,
+        student_features: torch.Tensor,
+        student_times: torch.Tensor,
+        teacher_features: torch.Tensor,
+        teacher_logits: torch.Tensor,
+        teacher_times: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        net = self.net
+        enriched, attention = net.propagation(
+            student_features, student_times, teacher_features, teacher_times
+        )
+        propagated = net.propagated_classifier(enriched)
+        out = net.ensemble(propagated, enriched, teacher_logits, attention)
+        return out.video_probs, out.frame_probs
+
+
 def video_logits(frame_logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Video-level logits as the mean of frame logits over real frames (TSN consensus)."""
     return masked_mean(frame_logits, mask)

@@ -11,21 +11,21 @@ or a list of scales (MSDNet); every scale is shifted alike.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 State = Tensor | list[Tensor]
 
 
 def shift_channels(current: Tensor, previous: Tensor | None, fold_div: int) -> Tensor:
+    """``current`` with its first ``C // fold_div`` channels taken from ``previous`` (zeros
+    where None), built by concatenation: an in-place slice assignment is what tracing freezes
+    into a constant (TSM's known export bug), so exported models would not match."""
     fold = current.shape[1] // fold_div
     if fold == 0:
         return current
-    out = current.clone()
-    if previous is None:
-        out[:, :fold] = 0
-    else:
-        out[:, :fold] = previous[:, :fold]
-    return out
+    head = torch.zeros_like(current[:, :fold]) if previous is None else previous[:, :fold]
+    return torch.cat([head, current[:, fold:]], dim=1)
 
 
 def online_shift(current: State, previous: State | None, fold_div: int) -> State:

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from dkp.data.sampling import AdaptiveSampler, FixedIntervalSampler, build_sampling
+from dkp.data.sampling.frame_times import clip_times
 
 rng = np.random.default_rng
 
@@ -82,3 +83,15 @@ def test_ratio_derives_the_student():
     assert own.student.interval == 2.0 and own.student.count(3.0) == 2
     teacher_only = build_sampling("adaptive", n_t=3, networks=["teacher"])
     assert teacher_only.student is None and teacher_only.teacher.count(5.0) == 3
+
+
+def test_temporal_clips_shift_every_segment_and_one_clip_is_the_centres():
+    sampler = AdaptiveSampler(4)
+    np.testing.assert_allclose(clip_times(sampler, 8.0, 0, 2), [0.5, 2.5, 4.5, 6.5])
+    np.testing.assert_allclose(clip_times(sampler, 8.0, 1, 2), [1.5, 3.5, 5.5, 7.5])
+    np.testing.assert_array_equal(clip_times(sampler, 8.0, 0, 1), sampler(8.0, False, rng(0)))
+    fixed = FixedIntervalSampler(2.0)  # 5 frames on 10 s, whatever the clip
+    assert [len(clip_times(fixed, 10.0, j, 3)) for j in range(3)] == [5, 5, 5]
+    np.testing.assert_allclose(clip_times(fixed, 10.0, 2, 3), np.arange(5) * 2.0 + 2.5 / 1.5)
+    with pytest.raises(ValueError, match="clip 2"):
+        clip_times(sampler, 8.0, 2, 2)
