@@ -1,14 +1,15 @@
 """`make rehearsal`: a real-size dataset through check, prepare and one paper-scale epoch.
 
-Generates an ActivityNet-like dataset (720p H.264 at 29.97 or 30 fps, keyframes every 250 or
-60 frames, B-frames, 2 Mbit/s, an AAC track; lengths drawn around ActivityNet's two-minute
-average, times ``--length-scale`` to fit a machine's time; a few per cent missing or broken
-the ways downloads are; lengths are rounded to whole seconds and videos of one length and
-keyframe interval share their pictures, each a file of its own, so generating a few hundred
-costs a few dozen encodes), then runs what a user runs: ``dkp-data check``, ``dkp-data prepare``
-(leaving out what the check found broken) and one ``arch=paper`` epoch of the train split's
-data loading from the copy (no training). Writes ``rehearsal.json`` and ``rehearsal.md``
-(the measured rates and the time a 20,000-video dataset would take on 16 cores) under --out.
+Generates an ActivityNet-like dataset (720p H.264 at 29.97 or 30 fps, keyframes every 250 or 60
+frames, B-frames, 2 Mbit/s, an AAC track; lengths drawn around ActivityNet's two-minute
+average, times ``--length-scale``; a few per cent missing or broken the ways downloads are).
+Two long videos are encoded, one per keyframe interval, and every video of the dataset is a
+file of its own holding a prefix of one of them, cut at a keyframe (its streams copied, no re-
+encoding), so a few hundred videos of real length cost two encodes. It then runs what a user
+runs: ``dkp-data check``, ``dkp-data prepare`` (leaving out what the check found broken) and
+one ``arch=paper`` epoch of the train split's data loading from the copy (no training). Writes
+``rehearsal.json`` and ``rehearsal.md`` (the measured rates and the time a 20,000-video dataset
+would take on 16 cores) under --out.
 
     python experiments/rehearsal.py --out outputs/rehearsal
     python experiments/rehearsal.py --videos 12 --length-scale 0.02 --height 144  # tiny
@@ -37,7 +38,6 @@ from dkp.runtime.atomic import write_json, write_text  # noqa: E402
 ACTIVITYNET_MEAN_S = 117.0  # ActivityNet v1.3's mean video length (about two minutes)
 BROKEN = {"zero_length": 0.01, "not_a_video": 0.01, "cut_short": 0.02, "audio_only": 0.005}
 MISSING = 0.05
-PICTURED = ("ok", "cut_short")  # the kinds made from a generated video
 CLASSES = 20
 SCALE_TO = (20_000, 16)  # the extrapolation: videos, cores
 
@@ -62,27 +62,32 @@ def generate(folder: Path, count: int, scale: float, height: int, workers: int) 
     for kind, share in [*BROKEN.items(), ("missing", MISSING)]:
         for _ in range(max(1, round(share * count))):
             kinds[next(spots)] = kind
+    width = height * 16 // 9 // 2 * 2
+    kbits = max(100, round(2000 * height * width / (1280 * 720)))
+    longest = float(np.ceil(durations.max())) + 10.0
+    masters = [
+        inputs.VideoSpec("h264", gop, width, height, longest, fps, "natural", kbits, True)
+        for gop, fps in ((60, Fraction(30)), (250, Fraction(30000, 1001)))
+    ]
+    began = time.perf_counter()
+    with ProcessPoolExecutor(max(1, workers)) as pool:
+        sources = list(pool.map(inputs.ensure, masters))
+    keyframes = [_keyframe_times(source) for source in sources]
     jobs = []
     for i, (kind, seconds) in enumerate(zip(kinds, durations.tolist(), strict=True)):
-        gop, fps = (250, Fraction(30000, 1001)) if i % 2 else (60, Fraction(30))
-        width = height * 16 // 9 // 2 * 2
-        kbits = max(100, round(2000 * height * width / (1280 * 720)))
-        spec = inputs.VideoSpec("h264", gop, width, height, seconds, fps, "natural", kbits, True)
-        jobs.append((spec, videos / f"v_video{i:05d}.mp4", kind))
-    began = time.perf_counter()
-    pictures = {spec for spec, path, kind in jobs if kind in PICTURED and not path.exists()}
-    with ProcessPoolExecutor(max(1, workers)) as pool:  # the longest first: the pool ends even
-        list(pool.map(inputs.ensure, sorted(pictures, key=lambda s: -s.seconds)))
+        starts = keyframes[i % 2]  # the last keyframe at or before the length drawn, and
+        # 4 s at least, so that a download cut at 60 % of its bytes ends seconds early
+        cut = max(t for t in starts if t <= max(seconds, min(t for t in starts if t >= 4.0)))
+        jobs.append((sources[i % 2], cut, videos / f"v_video{i:05d}.mp4", kind))
+    with ProcessPoolExecutor(max(1, workers)) as pool:
         list(pool.map(_make, jobs))
     database = {
         f"video{i:05d}": {
             "subset": "training" if i % 10 < 7 else "validation",
-            "duration": round(float(spec.seconds), 3),
-            "annotations": [
-                {"segment": [0.0, float(spec.seconds)], "label": f"class{i % CLASSES}"}
-            ],
+            "duration": round(cut, 3),
+            "annotations": [{"segment": [0.0, round(cut, 3)], "label": f"class{i % CLASSES}"}],
         }
-        for i, (spec, _, _) in enumerate(jobs)
+        for i, (_, cut, _, _) in enumerate(jobs)
     }
     taxonomy = [{"nodeId": 0, "nodeName": "Root", "parentId": None, "parentName": None}]
     taxonomy += [
@@ -93,48 +98,70 @@ def generate(folder: Path, count: int, scale: float, height: int, workers: int) 
     write_json(folder / "activity_net.v1-3.min.json", annotations)
     return {
         "videos": count,
-        "seconds_of_video": float(durations.sum()),
+        "seconds_of_video": float(sum(cut for _, cut, _, _ in jobs)),
         "kinds": {k: kinds.count(k) for k in sorted(set(kinds))},
         "generate_s": time.perf_counter() - began,
     }
 
 
-def _make(job: tuple[inputs.VideoSpec, Path, str]) -> None:
+def _keyframe_times(source: Path) -> list[float]:
+    """Seconds of the video stream's keyframes, from a demux pass."""
+    import av
+
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        return sorted(
+            float(packet.pts * stream.time_base)
+            for packet in container.demux(stream)
+            if packet.is_keyframe and packet.pts is not None
+        )
+
+
+def _make(job: tuple[Path, float, Path, str]) -> None:
     """Write one video of the dataset, broken the way its ``kind`` says."""
-    spec, path, kind = job
+    source, cut, path, kind = job
     if path.exists() or kind == "missing":
         return
+    partial = path.with_name(f"partial_{path.name}")
     if kind == "zero_length":
-        path.write_bytes(b"")
+        partial.write_bytes(b"")
     elif kind == "not_a_video":
-        path.write_bytes(b"<html><body>This video is unavailable.</body></html>\n" * 50)
+        partial.write_bytes(b"<html><body>This video is unavailable.</body></html>\n" * 50)
     elif kind == "audio_only":
-        _audio_only(path)
-    elif kind == "cut_short":  # an interrupted download: the index first, the data cut
-        partial = path.with_name(f"partial_{path.name}")
-        _faststart(inputs.ensure(spec), partial)
-        data = partial.read_bytes()
-        partial.write_bytes(data[: len(data) * 6 // 10])
-        partial.rename(path)
+        _audio_only(partial)
     else:  # a file of its own (checking and preparing it is work of its own)
-        partial = path.with_name(f"partial_{path.name}")
-        shutil.copyfile(inputs.ensure(spec), partial)
-        partial.rename(path)
+        _prefix(source, partial, cut)
+        if kind == "cut_short":  # an interrupted download: the index first, the data cut
+            data = partial.read_bytes()
+            partial.write_bytes(data[: len(data) * 6 // 10])
+    partial.rename(path)
 
 
-def _faststart(source: Path, target: Path) -> None:
-    """``source``'s streams copied into an MP4 whose index comes first."""
+def _prefix(source: Path, target: Path, cut: float) -> None:
+    """The first ``cut`` seconds of ``source`` (``cut`` a keyframe time), its packets copied
+    into an MP4 whose index comes first. Keyframes are closed-GOP: every frame shown before
+    the cut is decoded before it."""
     import av
 
     with (
         av.open(str(source)) as inp,
-        av.open(str(target), "w", options={"movflags": "+faststart"}) as out,
+        av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out,
     ):
         streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        video = inp.streams.video[0].index
+        ended = False
         for packet in inp.demux():
-            if packet.dts is not None:
-                packet.stream = streams[packet.stream.index]
-                out.mux(packet)
+            if packet.dts is None or packet.pts is None:
+                continue
+            at = float(packet.pts * packet.time_base)
+            if packet.stream.index == video:
+                ended = ended or (packet.is_keyframe and at >= cut - 1e-6)
+                if ended:
+                    continue
+            elif at >= cut:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
 
 
 def _audio_only(path: Path) -> None:
@@ -317,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="outputs/rehearsal")
     p.add_argument("--videos", type=int, default=300)
-    p.add_argument("--length-scale", type=float, default=0.05, help="times ActivityNet lengths")
+    p.add_argument("--length-scale", type=float, default=1.0, help="times ActivityNet lengths")
     p.add_argument("--height", type=int, default=720)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--short-side", type=int, default=224, help="as dkp-data prepare's default")
