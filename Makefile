@@ -43,8 +43,8 @@ device-check:  ## on a GPU machine: CUDA tests, bf16 training, speed (scripts/de
 	bash scripts/device_check.sh
 
 lint: $(STAMP)  ## ruff (lint and format)
-	$(VENV)/bin/ruff check dkp tests experiments benchmarks
-	$(VENV)/bin/ruff format --check dkp tests experiments benchmarks
+	$(VENV)/bin/ruff check dkp tests experiments benchmarks scripts
+	$(VENV)/bin/ruff format --check dkp tests experiments benchmarks scripts
 
 data: $(STAMP)  ## build the embedded synthetic dataset in $(DATA) if absent (FORCE=1: replace)
 	$(PY) -m dkp.cli.synthetic --out $(DATA) $(if $(FORCE),--force)
