@@ -62,7 +62,7 @@ readme-figures: $(STAMP)  ## copy the last `make curves` figures into docs/, quo
 bench: $(STAMP)  ## run the benchmark suite (make bench)
 	$(PY) -m benchmarks.run
 
-rehearsal: $(STAMP)  ## dkp-data check + prepare + a paper-scale data epoch on 300 generated 720p videos
+rehearsal: $(STAMP)  ## dkp-data check + prepare + a paper-scale data epoch: 300 real-length 720p videos (30 min)
 	$(PY) experiments/rehearsal.py --out outputs/rehearsal
 
 clean:  ## remove outputs, caches and the virtualenv (not the dataset: rm -r data)
