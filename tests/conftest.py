@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,18 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 32-video synthetic ActivityNet dataset; returns its root."""
     root = tmp_path_factory.mktemp("tiny_dataset")
     generate(root, TINY_DATASET, workers=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def odd_dataset(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny_dataset with 7 validation and 7 test videos: shards of 4 and 3 on 2 processes."""
+    root = tmp_path_factory.mktemp("odd") / "data"
+    shutil.copytree(tiny_dataset, root)
+    ann = json.loads((root / "activity_net.v1-3.min.json").read_text())["database"]
+    for subset in ("validation", "testing"):
+        video_id = sorted(v for v, e in ann.items() if e["subset"] == subset)[0]
+        (root / "videos" / f"v_{video_id}.mp4").unlink()
     return root
 
 

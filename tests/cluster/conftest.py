@@ -158,20 +158,8 @@ def num_classes(root: Path) -> int:
 
 
 @pytest.fixture(scope="session")
-def cluster_data(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny dataset with 7 validation and 7 test videos (shards of 4 and 3 on 2 ranks)."""
-    root = tmp_path_factory.mktemp("cluster") / "data"
-    shutil.copytree(tiny_dataset, root)
-    ann = json.loads((root / "activity_net.v1-3.min.json").read_text())["database"]
-    for subset in ("validation", "testing"):
-        video_id = sorted(v for v, e in ann.items() if e["subset"] == subset)[0]
-        (root / "videos" / f"v_{video_id}.mp4").unlink()
-    return root
-
-
-@pytest.fixture(scope="session")
-def teacher_ckpt(cluster_data: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A teacher trained one step on :func:`cluster_data` (here, not through SLURM)."""
+def teacher_ckpt(odd_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A teacher trained one step on :func:`odd_dataset` (here, not through SLURM)."""
     from dkp.runtime.jobs import run_job
     from dkp.tasks.train import train
     from tests.conftest import compose_config
@@ -179,7 +167,7 @@ def teacher_ckpt(cluster_data: Path, tmp_path_factory: pytest.TempPathFactory) -
     overrides = [
         *("experiment=teacher", "trainer.max_epochs=1", "trainer.limit_train_batches=1"),
         *("data.batch_size=4", "sampling.n_t=1", "test=false"),
-        f"data.num_classes={num_classes(cluster_data)}",
+        f"data.num_classes={num_classes(odd_dataset)}",
     ]
     out = tmp_path_factory.mktemp("teacher")
-    return run_job(compose_config("train", overrides, out, cluster_data), train).last_checkpoint
+    return run_job(compose_config("train", overrides, out, odd_dataset), train).last_checkpoint

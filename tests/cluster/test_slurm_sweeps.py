@@ -34,14 +34,14 @@ def eval_args(ckpt: str, data: Path, sweep: Path, points: str) -> list[str]:
 
 
 def test_a_sweep_runs_each_point_as_a_slurm_job_and_dkp_curves_draws_them(
-    slurm_env, teacher_ckpt, cluster_data, tmp_path
+    slurm_env, teacher_ckpt, odd_dataset, tmp_path
 ):
     sweep = tmp_path / "sweep"
     run = dkp(
         slurm_env,
         tmp_path,
         "dkp.cli.evaluate",
-        *eval_args(teacher_ckpt, cluster_data, sweep, "1,2"),
+        *eval_args(teacher_ckpt, odd_dataset, sweep, "1,2"),
     )
     assert run.returncode == 0, run.stderr[-3000:]
 
@@ -85,13 +85,13 @@ FAULTS = [
 
 @pytest.mark.parametrize(("fault", "state", "error", "said"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_a_failed_crashed_or_cancelled_job_ends_the_sweep_and_a_rerun_runs_only_it(
-    slurm_env, teacher_ckpt, cluster_data, tmp_path, fault, state, error, said
+    slurm_env, teacher_ckpt, odd_dataset, tmp_path, fault, state, error, said
 ):
     """Job 1 fails (an exception), or dies without running any more of our code (os._exit, or
     scancel while it hangs): the sweep still ends and exits 1 saying so, with failed.json for
     job 1; the same sweep again runs only job 1."""
     sweep = tmp_path / "sweep"
-    args = eval_args(teacher_ckpt, cluster_data, sweep, "1,2")
+    args = eval_args(teacher_ckpt, odd_dataset, sweep, "1,2")
     began = time.monotonic()
     controller = start(
         {**slurm_env, FAULTS_ENV: f"2:{fault}"}, tmp_path, "tests.cluster.faults", *args

@@ -23,35 +23,24 @@ from tests.cluster.conftest import (
     wait_until,
 )
 from tests.conftest import compose_config
+from tests.tasks.test_interruptions import RUN as INTERRUPTED_RUN
 
 pytestmark = pytest.mark.cluster
 
-# 16 training videos in batches of 4: 4 steps an epoch; last.ckpt after every step.
-RUN = [
-    "experiment=teacher",
-    "trainer.max_epochs=2",
-    "data.batch_size=4",
-    "sampling.n_t=1",
-    "test=false",
-    "callbacks.last_checkpoint.every_n_train_steps=1",
-    "~callbacks.lr_monitor",
-    "logger=none",
-    "data.hflip=true",
-    "torch_threads=1",
-]
+RUN = [*INTERRUPTED_RUN, "torch_threads=1"]  # last.ckpt after each of 4 steps an epoch
 REQUEUE_AT = 5  # a global step in the second epoch
 
 
 def test_ddp_through_slurm_runs_one_task_per_rank_and_reports_one_process_metrics(
-    slurm_env, cluster_data, tmp_path
+    slurm_env, odd_dataset, tmp_path
 ):
     sweep = tmp_path / "sweep"
     run = dkp(
         slurm_env,
         tmp_path,
         "dkp.cli.train",
-        *("experiment=teacher", f"data.root={cluster_data}"),
-        f"data.num_classes={num_classes(cluster_data)}",
+        *("experiment=teacher", f"data.root={odd_dataset}"),
+        f"data.num_classes={num_classes(odd_dataset)}",
         *("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"),
         *("trainer.precision=32-true", "trainer.sync_batchnorm=false"),
         *("trainer.max_epochs=1", "data.batch_size=4", "sampling.n_t=1"),
@@ -70,8 +59,8 @@ def test_ddp_through_slurm_runs_one_task_per_rank_and_reports_one_process_metric
 
     for split in ("val", "test"):
         overrides = [f"ckpt_path={results.last_checkpoint}", f"split={split}", "sampling.n_t=1"]
-        overrides.append(f"data.num_classes={num_classes(cluster_data)}")
-        cfg = compose_config("eval", overrides, tmp_path / split, cluster_data)
+        overrides.append(f"data.num_classes={num_classes(odd_dataset)}")
+        cfg = compose_config("eval", overrides, tmp_path / split, odd_dataset)
         alone = run_job(cfg, evaluate).metrics
         for metric in ("mAP", "top1", "top5"):
             key = f"{split}/{metric}"
@@ -88,16 +77,16 @@ def steps_by_attempt(log: str) -> dict[int, list[int]]:
 
 
 def test_a_training_job_requeued_by_slurm_resumes_to_the_uninterrupted_result(
-    slurm_env, cluster_data, tmp_path
+    slurm_env, odd_dataset, tmp_path
 ):
-    classes = f"data.num_classes={num_classes(cluster_data)}"
+    classes = f"data.num_classes={num_classes(odd_dataset)}"
     whole = run_job(
-        compose_config("train", [*RUN, classes], tmp_path / "whole", cluster_data), train
+        compose_config("train", [*RUN, classes], tmp_path / "whole", odd_dataset), train
     )
 
     sweep = tmp_path / "sweep"
     pace = ["+callbacks.pace._target_=tests.cluster.faults.Pace", "+callbacks.pace.seconds=1.0"]
-    args = [*RUN, f"data.root={cluster_data}", classes, *pace, f"hydra.sweep.dir={sweep}"]
+    args = [*RUN, f"data.root={odd_dataset}", classes, *pace, f"hydra.sweep.dir={sweep}"]
     controller = start(slurm_env, tmp_path, "dkp.cli.train", *args)
     steps = sweep / "0" / "steps.log"
     try:

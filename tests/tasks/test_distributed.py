@@ -3,9 +3,7 @@ Hydra sweeps with DDP keep one directory per job, and the cluster presets compos
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -85,18 +83,6 @@ def cli(module: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return run
-
-
-@pytest.fixture(scope="module")
-def odd_dataset(tiny_dataset, tmp_path_factory) -> Path:
-    """tiny_dataset with 7 validation and 7 test videos: shards of 4 and 3 on 2 processes."""
-    root = tmp_path_factory.mktemp("odd") / "data"
-    shutil.copytree(tiny_dataset, root)
-    ann = json.loads((root / "activity_net.v1-3.min.json").read_text())["database"]
-    for subset in ("validation", "testing"):
-        video_id = sorted(v for v, e in ann.items() if e["subset"] == subset)[0]
-        (root / "videos" / f"v_{video_id}.mp4").unlink()
-    return root
 
 
 def single_process(ckpt: str, data: Path, out: Path, split: str, n_t: int) -> dict:
