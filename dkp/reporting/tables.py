@@ -119,10 +119,15 @@ def write_table(
     the others right-aligned), atomically."""
     out_dir = Path(out_dir)
     csv_path = write_csv_rows(out_dir / f"{name}.csv", [header, *rows])
+    md_path = write_text(out_dir / f"{name}.md", markdown_table(header, rows))
+    return [csv_path, md_path]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table of text cells, first column left-aligned, the others right-aligned."""
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    md_path = write_text(out_dir / f"{name}.md", "\n".join(lines) + "\n")
-    return [csv_path, md_path]
+    return "\n".join(lines) + "\n"
 
 
 def write_exit_counts(
