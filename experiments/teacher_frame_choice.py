@@ -5,10 +5,12 @@ python experiments/teacher_frame_choice.py --data DIR --ckpt DKP.ckpt [--candida
 Dynamic DKP's second checkpoint fuses the student with one teacher frame. For every test video
 the student runs once and the teacher on ``--candidates`` evenly spaced frames; each candidate
 alone is fused with the student. The table gives mAP and top-1 (95 % bootstrap intervals) when
-that one frame is the middle candidate (what dynamic DKP takes first), the candidate where the
-student's nearest frame is most confident, or the best candidate for the true class (an oracle:
-what a perfect frame selector would reach), with the paired difference from the middle one;
-and, for scale, all candidates fused at once (plain DKP with that many teacher frames).
+that one frame is the middle candidate (what dynamic DKP takes first without a selector), the
+candidate where the student's nearest frame is most confident, the frame selector's choice
+(:mod:`dkp.models.dkp.selector`, fitted on the validation split; its cost counted), or the
+best candidate for the true class (an oracle: what a perfect selector would reach), with the
+paired difference from the middle one; and, for scale, all candidates fused at once (plain DKP
+with that many teacher frames).
 """
 
 from __future__ import annotations
@@ -22,25 +24,33 @@ import numpy as np
 import torch
 
 from dkp.evaluation.bootstrap import interval, map_replicates, replicate_weights, top1_replicates
+from dkp.evaluation.cost import count_gmacs
 from dkp.lightning import load_module
 from dkp.models.dkp.dynamic import coarse_to_fine
+from dkp.models.dkp.selector import nearest_frames
 from dkp.reporting.tables import markdown_table, write_table
 from dkp.runtime.config import compose
-from dkp.tasks.exits import load_batches
+from dkp.tasks.exits import fit_frame_selector, load_batches
 
 
 @torch.no_grad()
 def single_frame_scores(ckpt: Path, data: Path, candidates: int) -> dict[str, np.ndarray]:
     """Per test video: probabilities ``(V, N, C)`` with each candidate alone, those with every
-    candidate ``(V, C)``, the student's frame confidence at each candidate ``(V, N)``, which
-    candidates are real ``(V, N)``, targets ``(V, C)``, and GFLOPs with 1 and N frames."""
+    candidate ``(V, C)``, the student's frame confidence and the frame selector's score (fitted
+    on the validation split as ``dkp-exits frame_selector.enabled=true`` fits it) at each
+    candidate ``(V, N)``, which candidates are real ``(V, N)``, targets ``(V, C)``, and GFLOPs
+    with 1 and N frames."""
     module = load_module(ckpt, field="ckpt").eval()
     net, costs = module.net, module.cost_model()
     cfg = compose("exits", [f"data.root={data}", f"ckpt_path={ckpt}"])
-    batches = load_batches(module, cfg.data, ["test"], {"n_t": candidates})["test"]
-    parts: dict[str, list] = {k: [] for k in ("single", "joint", "confidence", "real", "target")}
-    gflops: dict[str, list] = {"one": [], "all": []}
-    for batch in batches:
+    decoded, records = load_batches(module, cfg.data, ["test", "val"], {"n_t": candidates})
+    selector = fit_frame_selector(decoded["val"], records["val"], cfg.frame_selector)
+    keys = ("single", "joint", "confidence", "selector", "real", "target")
+    parts: dict[str, list] = {k: [] for k in keys}
+    gflops: dict[str, list] = {"cost_one": [], "cost_selector": [], "cost_all": []}
+    size = module.input_sizes["student"]
+    selector_gmacs = count_gmacs(selector, torch.zeros(1, 3, size, size))
+    for batch in decoded["test"]:
         student = net.student(batch.student_frames, batch.student_mask)
         teacher = net.teacher(batch.teacher_frames, batch.teacher_mask)
 
@@ -51,17 +61,20 @@ def single_frame_scores(ckpt: Path, data: Path, candidates: int) -> dict[str, np
             alone[:, k] = real[:, k]
             alone[~real[:, k], 0] = True  # a short video's missing candidates: its first frame
             singles.append(fused(net, batch, student, teacher, alone))
-        gap = (batch.teacher_times[:, :, None] - batch.student_times[:, None, :]).abs()
-        nearest = gap.masked_fill(~batch.student_mask[:, None, :], float("inf")).argmin(-1)
+        nearest = nearest_frames(batch.teacher_times, batch.student_times, batch.student_mask)
         frame_conf = student.logits.float().softmax(-1).max(-1).values
+        rows = torch.arange(len(batch))[:, None]
+        parts["selector"].append(selector(batch.student_frames[rows, nearest]))
         parts["single"].append(torch.stack(singles, 1))
         parts["joint"].append(fused(net, batch, student, teacher, real))
         parts["confidence"].append(frame_conf.gather(1, nearest))
         parts["real"].append(real)
         parts["target"].append(batch.target)
         n_s = batch.student_mask.sum(1).tolist()
-        gflops["one"] += [costs.video(n, 1) for n in n_s]
-        gflops["all"] += [costs.video(n, int(t)) for n, t in zip(n_s, real.sum(1), strict=True)]
+        gflops["cost_one"] += [costs.video(n, 1) for n in n_s]
+        pairs = list(zip(n_s, real.sum(1).tolist(), strict=True))
+        gflops["cost_selector"] += [costs.video(n, 1) + t * selector_gmacs for n, t in pairs]
+        gflops["cost_all"] += [costs.video(n, t) for n, t in pairs]
     out = {k: torch.cat(v).numpy() for k, v in parts.items()}
     return out | {k: np.asarray(v) for k, v in gflops.items()}
 
@@ -79,10 +92,12 @@ def choices(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     real, single, target = scores["real"], scores["single"], scores["target"]
     middle = [np.flatnonzero(r)[coarse_to_fine(int(r.sum()))[0]] for r in real]
     confident = np.where(real, scores["confidence"], -np.inf).argmax(1)
+    selected = np.where(real, scores["selector"], -np.inf).argmax(1)
     truth = target.argmax(1)
     right = single[np.arange(len(truth)), :, truth]  # (V, N): the true class's probability
     oracle = np.where(real, right, -np.inf).argmax(1)
-    return {"middle": np.asarray(middle), "confident": confident, "oracle": oracle}
+    return {"middle": np.asarray(middle), "confident": confident, "selector": selected,
+            "oracle": oracle}  # fmt: skip
 
 
 def table(scores: dict[str, np.ndarray], replicates: int) -> tuple[list[str], list[list[str]]]:
@@ -92,12 +107,13 @@ def table(scores: dict[str, np.ndarray], replicates: int) -> tuple[list[str], li
     weights = replicate_weights(len(target), replicates)
     picked = choices(scores)
     rows = {
-        "middle candidate (dynamic DKP)": (1, "one", _single(scores, picked["middle"])),
-        "student's most confident frame": (1, "one", _single(scores, picked["confident"])),
-        "best for the true class (oracle)": (1, "one", _single(scores, picked["oracle"])),
+        "middle candidate": (1, "cost_one", _single(scores, picked["middle"])),
+        "student's most confident frame": (1, "cost_one", _single(scores, picked["confident"])),
+        "frame selector's choice": (1, "cost_selector", _single(scores, picked["selector"])),
+        "best for the true class (oracle)": (1, "cost_one", _single(scores, picked["oracle"])),
     }
     candidates = scores["real"].shape[1]
-    rows[f"all {candidates} candidates fused at once"] = (candidates, "all", scores["joint"])
+    rows[f"all {candidates} candidates fused at once"] = (candidates, "cost_all", scores["joint"])
     middle = None
     out = []
     for label, (frames, cost, probs) in rows.items():

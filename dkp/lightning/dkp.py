@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from typing_extensions import override
 
 from dkp.data.batch import Batch
-from dkp.evaluation.cost import CostModel, frame_gmacs
+from dkp.evaluation.cost import CostModel, count_gmacs, frame_gmacs
 from dkp.lightning.base import (
     FrameSeries,
     VideoModule,
@@ -28,9 +28,10 @@ from dkp.lightning.frame_classifier import FrameClassifierModule
 from dkp.models.dkp.dynamic import (
     dkp_checkpoint_probs,
     dynamic_dkp_inference,
-    teacher_frames_seen,
+    teacher_step_masks,
 )
 from dkp.models.dkp.net import DKPNet, DKPOutput, video_logits
+from dkp.models.dkp.selector import FrameSelector, nearest_frames
 from dkp.models.early_exit.policy import ExitOutput, ExitPolicy
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,8 @@ class DKPModule(VideoModule):
             propagation=self.hparams.propagation,
             ensemble=self.hparams.ensemble,
         )
+        self.frame_selector: FrameSelector | None = None  # dynamic DKP: see use_frame_selector
+        self.teacher_limit: int | None = None
         for role, state in states.items():
             try:
                 getattr(self.net, role).load_state_dict(state)
@@ -176,28 +179,53 @@ class DKPModule(VideoModule):
     def num_checkpoints(self) -> int:
         return 1 + int(self.hparams.get("exit_steps", 4))
 
-    def checkpoint_costs(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    def use_frame_selector(self, selector: FrameSelector | None, limit: int | None) -> None:
+        """Dynamic DKP takes the teacher's frames best-first by ``selector`` (run on the
+        student frame nearest each, its cost counted) and at most ``limit`` of them."""
+        self.frame_selector, self.teacher_limit = selector, limit
+
+    def teacher_steps(self, batch: Batch) -> torch.Tensor:
+        """The teacher frames each video has seen by each step ``(B, steps, N_t)``."""
+        steps = self.num_checkpoints - 1
+        if self.frame_selector is None:
+            return teacher_step_masks(batch.teacher_mask, steps)
+        near = nearest_frames(batch.teacher_times, batch.student_times, batch.student_mask)
+        rows = torch.arange(len(batch), device=near.device)[:, None]
+        with torch.no_grad():
+            scores = self.frame_selector(batch.student_frames[rows, near])
+        return teacher_step_masks(batch.teacher_mask, steps, scores, self.teacher_limit)
+
+    def checkpoint_costs(self, batch: Batch, masks: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """GMACs ``(B, K)`` of stopping each video at each checkpoint (the student alone, then
-        each teacher step) and the (student, teacher) frames ``(B, K, 2)`` run by then."""
+        each teacher step of ``masks``) and the (student, teacher) frames ``(B, K, 2)`` run by
+        then. The frame selector, where used, runs once on every candidate after the student."""
         model = self.cost_model()
         n_s, _ = frame_counts(batch)
-        steps = teacher_frames_seen(batch.teacher_mask, self.num_checkpoints - 1).tolist()
+        steps = masks.sum(dim=2).tolist()
+        selector = 0.0
+        if self.frame_selector is not None:
+            size = self.input_sizes["student"]
+            frame = torch.zeros(1, 3, *((size, size) if isinstance(size, int) else size))
+            selector = count_gmacs(self.frame_selector, frame)
+        candidates = batch.teacher_mask.sum(dim=1).tolist()
         frames = np.asarray(
             [[[s, 0]] + [[s, t] for t in ts] for s, ts in zip(n_s, steps, strict=True)]
         )
         gflops = [
-            [s * model.student_frame] + [model.video(s, t) for t in ts]
-            for s, ts in zip(n_s, steps, strict=True)
+            [s * model.student_frame] + [model.video(s, t) + c * selector for t in ts]
+            for s, ts, c in zip(n_s, steps, candidates, strict=True)
         ]
         return np.asarray(gflops, np.float64), frames.astype(np.float64)
 
     def checkpoint_scores(self, batch: Batch) -> CheckpointScores:
-        probs = dkp_checkpoint_probs(self.net, batch, self.num_checkpoints - 1)
-        return CheckpointScores(probs, *self.checkpoint_costs(batch))
+        masks = self.teacher_steps(batch)
+        probs = dkp_checkpoint_probs(self.net, batch, self.num_checkpoints - 1, masks)
+        return CheckpointScores(probs, *self.checkpoint_costs(batch, masks))
 
     def infer(self, batch: Batch, policy: ExitPolicy) -> ExitOutput:
-        out = dynamic_dkp_inference(self.net, batch, policy)
-        gflops, _ = self.checkpoint_costs(batch)
+        masks = self.teacher_steps(batch)
+        out = dynamic_dkp_inference(self.net, batch, policy, masks)
+        gflops, _ = self.checkpoint_costs(batch, masks)
         out.gflops = torch.from_numpy(gflops[np.arange(len(batch)), out.exit_index.numpy()])
         return out
 

@@ -10,7 +10,7 @@ lies below 0, and "no difference measured" otherwise.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,8 @@ class Claim:
     * ``best``: A's best point against B's best point, whatever their cost;
     * ``rises``: A's last point (most GFLOPs) against A's first (``b`` unused);
     * ``reaches``: the cheapest point of A not measurably below A's last point (its full
-      model), and its cost as a share of the last point's (``b`` unused).
+      model), or, given ``b``, below B's point nearest in GFLOPs to A's full model (B as
+      trained, where A is a cheaper way to run it), and its cost as a share of that point's.
     """
 
     text: str
@@ -93,7 +94,8 @@ def check(claim: Claim, curves: Mapping[str, Sequence[SeriesPoint]]) -> list[Ver
     """The verdicts of ``claim`` on ``curves`` (series -> points by GFLOPs, with replicates);
     one "not measured" verdict where a series or its replicates are missing."""
     a = curves.get(claim.a, [])
-    b = a if claim.kind in ("rises", "reaches") else curves.get(claim.b, [])
+    itself = claim.kind == "rises" or (claim.kind == "reaches" and not claim.b)
+    b = a if itself else curves.get(claim.b, [])
     if not a or not b or any(p.replicates is None for p in (*a, *b)):
         missing = claim.a if not a else claim.b
         return [Verdict(claim.text, "-", np.nan, np.nan, np.nan, f"not measured ({missing})")]
@@ -114,17 +116,20 @@ def check(claim: Claim, curves: Mapping[str, Sequence[SeriesPoint]]) -> list[Ver
     if claim.kind == "rises":
         where = f"{a[-1].gflops:.3g} vs {a[0].gflops:.3g} GFLOPs"
         return [_pair(claim, a[-1], a[0], where, ("the last point", "the first"))]
-    full = a[-1]  # reaches
+    full = min(b, key=lambda p: abs(p.gflops - a[-1].gflops))  # reaches
+    name = claim.b or "its full model"
     for p in a:
-        verdict = _pair(claim, p, full, "", (claim.a, "its full model"))
+        verdict = _pair(claim, p, full, "", (claim.a, name))
         if verdict.hi >= 0:
             share = p.gflops / full.gflops
             where = f"{p.gflops:.3g} GFLOPs ({share:.0%} of {full.gflops:.3g})"
-            text = "reaches its full model (no difference measured)" if verdict.lo <= 0 else (
-                "above its full model"
+            text = f"reaches {name} (no difference measured)" if verdict.lo <= 0 else (
+                f"above {name}"
             )  # fmt: skip
             return [Verdict(claim.text, where, verdict.difference, verdict.lo, verdict.hi, text)]
-    return []  # unreachable: the last point is never measurably below itself
+    best = max(a, key=lambda p: p.value)
+    verdict = _pair(claim, best, full, f"best: {best.gflops:.3g} GFLOPs", (claim.a, name))
+    return [replace(verdict, verdict=f"does not reach {name}")]
 
 
 def write_verdicts(

@@ -28,6 +28,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from dkp.data.annotations.records import RecordSet
 from dkp.data.batch import Batch
 from dkp.evaluation.early_exit.scores import ExitOutcome, ExitScores
 from dkp.evaluation.early_exit.timing import time_policies
@@ -35,7 +36,9 @@ from dkp.evaluation.predictions import PredictionRow, top_classes, write_csv
 from dkp.evaluation.video_scores import SCORES_FILE, VideoScores, write_scores
 from dkp.lightning import load_module
 from dkp.lightning.base import VideoModule
+from dkp.lightning.dkp import DKPModule
 from dkp.lightning.exiting import EarlyExiting
+from dkp.models.dkp.selector import FrameSelector, inside_segments
 from dkp.models.early_exit.policy import ExitPolicy, StopScore, max_probability
 from dkp.models.early_exit.stopping import LearnedStop
 from dkp.reporting.exit_examples import ExitExample, pick_examples, plot_exit_examples
@@ -49,20 +52,40 @@ log = logging.getLogger(__name__)
 
 def load_batches(
     module: VideoModule, data: DictConfig, splits: Sequence[str], sampling: dict | None = None
-) -> dict[str, list[Batch]]:
+) -> tuple[dict[str, list[Batch]], dict[str, RecordSet]]:
     """Decode each split once into a list of batches (kept in memory: the model is then run
     and timed on them without decoding), sampled as the checkpoint was trained, with the
-    ``sampling`` overrides."""
+    ``sampling`` overrides; and each split's records (their action segments)."""
     config = {"_target_": "dkp.data.sampling.build_sampling", **module.sampling_config(sampling)}
     datamodule = build_object(data, sampling=config)
     datamodule.adapt_to(module)
     datamodule.prepare_data()
     loaders = {"val": datamodule.val_dataloader, "test": datamodule.test_dataloader}
-    out = {}
+    out, records = {}, {}
     for split in dict.fromkeys(splits):
         datamodule.setup("validate" if split == "val" else "test")
         out[split] = [b for b in loaders[split]() if len(b)]
-    return out
+        records[split] = datamodule.records(split)
+    return out, records
+
+
+def fit_frame_selector(
+    batches: Sequence[Batch], records: RecordSet, cfg: DictConfig
+) -> FrameSelector:
+    """A :class:`FrameSelector` fitted on the student frames of ``batches``, each labelled by
+    whether it lies inside one of its video's annotated action segments (``records``)."""
+    segments = {r.video_id: r.segments for r in records.records}
+    frames, inside = [], []
+    for batch in batches:
+        for b, video_id in enumerate(batch.video_ids):
+            real = batch.student_mask[b]
+            frames.append(batch.student_frames[b][real])
+            inside.append(inside_segments(batch.student_times[b][real], segments[video_id]))
+    if not any(segments.values()):
+        raise ValueError("frame_selector: the select_split's annotations have no action segments")
+    return FrameSelector.fit(
+        torch.cat(frames), torch.cat(inside), int(cfg.width), int(cfg.epochs), seed=int(cfg.seed)
+    )
 
 
 def operating_points(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -131,10 +154,23 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
     module = load_module(cfg.ckpt_path, field="ckpt_path")
     if not isinstance(module, EarlyExiting):
         raise ValueError(f"ckpt_path: a {module.kind!r} model has no exits; use early_exit or dkp")
-    needs_select = any("thresholds" not in p for p in points) or cfg.stop_score == "learned"
+    selecting = bool(cfg.get("frame_selector") and cfg.frame_selector.enabled)
+    if selecting and not isinstance(module, DKPModule):
+        raise ValueError(f"frame_selector.enabled: a {module.kind!r} model has no teacher frames")
+    needs_select = (
+        any("thresholds" not in p for p in points) or cfg.stop_score == "learned" or selecting
+    )
     splits = [cfg.split, cfg.select_split] if needs_select else [cfg.split]
     overrides = OmegaConf.to_container(cfg.sampling, resolve=True) if cfg.get("sampling") else {}
-    batches = load_batches(module, cfg.data, splits, overrides)
+    if selecting:
+        overrides["n_t"] = int(cfg.frame_selector.candidates)
+    batches, records = load_batches(module, cfg.data, splits, overrides)
+    if selecting:
+        selector_cfg = cfg.frame_selector
+        selector = fit_frame_selector(batches[cfg.select_split], records[cfg.select_split],
+                                      selector_cfg)  # fmt: skip
+        limit = selector_cfg.limit or module.sampling_config().get("n_t")
+        module.use_frame_selector(selector, limit)
     test = ExitScores.of(module, batches[cfg.split])
     select = ExitScores.of(module, batches[cfg.select_split]) if needs_select else None
     k = test.num_checkpoints

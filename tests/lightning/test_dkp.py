@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from dkp.evaluation.cost import count_gmacs
 from dkp.lightning import DKPModule
+from dkp.models.dkp.selector import FrameSelector
 from dkp.models.early_exit.policy import ExitPolicy
 from tests.models.dkp.test_dynamic import make_batch
 
@@ -25,7 +27,7 @@ def test_checkpoints_cost_the_student_then_each_teacher_step():
     dkp, batch = module(exit_steps=2), make_batch(videos=3, n_s=4, n_t=4)
     batch.teacher_mask[2, 3] = False  # a video with 3 teacher frames: steps of 2 and 3
     assert dkp.num_checkpoints == 3
-    gflops, frames = dkp.checkpoint_costs(batch)
+    gflops, frames = dkp.checkpoint_costs(batch, dkp.teacher_steps(batch))
     cost = dkp.cost_model()
     assert frames[:, :, 1].tolist() == [[0, 2, 4], [0, 2, 4], [0, 2, 3]]
     assert gflops[2].tolist() == [4 * cost.student_frame, cost.video(4, 2), cost.video(4, 3)]
@@ -33,6 +35,27 @@ def test_checkpoints_cost_the_student_then_each_teacher_step():
     assert scores.probs.shape == (3, 3, 5)
     torch.testing.assert_close(scores.probs[:, -1], dkp.video_probs(batch), rtol=1e-5, atol=1e-6)
     out = dkp.infer(batch, ExitPolicy.of(None, 3))
+    np.testing.assert_allclose(out.gflops.numpy(), gflops[:, -1])
+
+
+def test_a_frame_selector_orders_and_limits_the_teacher_frames_and_is_costed():
+    dkp, batch = module(exit_steps=2), make_batch(videos=3, n_s=4, n_t=4)
+    plain, _ = dkp.checkpoint_costs(batch, dkp.teacher_steps(batch))
+    torch.manual_seed(0)
+    dkp.use_frame_selector(FrameSelector(width=2).eval(), limit=2)
+    masks = dkp.teacher_steps(batch)
+    assert masks.sum(2).tolist() == [[1, 2]] * 3  # the best 2 of 4, one per step
+    gflops, frames = dkp.checkpoint_costs(batch, masks)
+    assert frames[:, :, 1].tolist() == [[0, 1, 2]] * 3
+    selector = count_gmacs(dkp.frame_selector, torch.zeros(1, 3, 32, 32))
+    assert selector > 0
+    cost = dkp.cost_model()
+    assert gflops[0].tolist() == pytest.approx(
+        [plain[0, 0], cost.video(4, 1) + 4 * selector, cost.video(4, 2) + 4 * selector]
+    )  # the selector runs on the 4 candidates once the student is not enough
+    offline = dkp.checkpoint_scores(batch)
+    out = dkp.infer(batch, ExitPolicy.of(None, 3))  # online, every video to the end
+    torch.testing.assert_close(out.probs, offline.probs[:, -1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out.gflops.numpy(), gflops[:, -1])
 
 

@@ -57,6 +57,16 @@ def test_best_rises_and_reaches():
     assert late.where.startswith("3 GFLOPs (100%")  # every cheaper point is worse
 
 
+def test_reaches_another_curves_full_model_or_says_it_does_not():
+    # against B's point nearest A's full cost: "A again" at 2 GFLOPs for A's 3
+    (cheaper,) = check(Claim("A reaches A again", "A", "A again", "reaches"), CURVES)
+    assert cheaper.where == "2 GFLOPs (100% of 2)"  # A at 1 GFLOPs is worse, at 2 the same
+    assert cheaper.verdict == "reaches A again (no difference measured)"
+    (never,) = check(Claim("B reaches A", "B", "A", "reaches"), CURVES)  # A near 2.5 GFLOPs
+    assert never.verdict == "does not reach A" and never.where == "best: 2.5 GFLOPs"
+    assert never.hi < 0
+
+
 def test_missing_series_are_said_and_the_table_is_written(tmp_path):
     (missing,) = check(Claim("Z above B", "Z", "B"), CURVES)
     assert missing.verdict == "not measured (Z)"

@@ -97,6 +97,13 @@ def test_exit_curve_writes_one_point_per_budget(trained, tiny_dataset, tmp_path)
     assert csv_path.read_text().splitlines()[1].startswith("Early exit (ResNet) (60% budget),")
 
 
+def test_a_frame_selector_needs_dynamic_dkp(trained, tiny_dataset, tmp_path):
+    cfg = exits_config([f"ckpt_path={trained.last_checkpoint}", "frame_selector.enabled=true"],
+                       tmp_path, tiny_dataset)  # fmt: skip
+    with pytest.raises(ValueError, match="frame_selector.enabled: a 'early_exit' model"):
+        exits(cfg)
+
+
 def test_a_model_that_cannot_stop_early_is_refused(tiny_dataset, tmp_path):
     cfg = compose_config("train", ["experiment=teacher", "test=false", *STEPS], tmp_path / "t",
                          tiny_dataset)  # fmt: skip

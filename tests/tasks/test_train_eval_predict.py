@@ -18,6 +18,7 @@ from dkp.lightning.checkpoint import CheckpointError
 from dkp.reporting.curves import draw_curves
 from dkp.runtime.jobs import run_job
 from dkp.tasks.evaluate import evaluate
+from dkp.tasks.exits import exits
 from dkp.tasks.train import train
 from tests.conftest import compose_config
 
@@ -123,6 +124,32 @@ def test_eval_under_another_sampling(stages, tiny_dataset, tmp_path):
     assert results.cost.gflops_std > 0  # counts vary with duration
     assert results.cost.frames_student == pytest.approx(4 * results.cost.frames_teacher, rel=0.2)
     assert (tmp_path / "results.json").is_file()
+
+
+def test_dynamic_dkp_with_a_frame_selector(stages, tiny_dataset, tmp_path):
+    """dkp-exits fits the selector on the validation segments, samples 4 candidates, runs at
+    most the 2 teacher frames DKP was trained with, and counts the selector's cost."""
+    overrides = [f"ckpt_path={stages['dkp'].last_checkpoint}", "timing_repeats=1",
+                 "frame_selector.enabled=true", "frame_selector.candidates=4",
+                 "frame_selector.epochs=2", "budget_fraction=[0.9,1.0]"]  # fmt: skip
+    points = run_job(compose_config("exits", overrides, tmp_path, tiny_dataset), exits)
+    full = points["01"]
+    assert full.series == "Dynamic DKP" and full.sampling["n_t"] == 4
+    assert full.cost.frames_teacher == 2.0 and full.exits.counts[-1] == full.num_videos
+    plain = module_cost(stages["dkp"].last_checkpoint, n_s=4, n_t=2)
+    assert plain < full.cost.gflops < 1.1 * plain  # the selector: a few % on top
+    table = (tmp_path / "checkpoints.md").read_text().splitlines()
+    assert [row.split(" | ")[1] for row in table[2:7]] == [
+        "4.0, 0.0",
+        "4.0, 1.0",
+        "4.0, 1.0",
+        "4.0, 2.0",
+        "4.0, 2.0",
+    ]  # 4 steps over the best 2 candidates
+
+
+def module_cost(ckpt: str, n_s: int, n_t: int) -> float:
+    return load_module(ckpt).cost_model().video(n_s, n_t)
 
 
 def test_results_count_the_videos_scored(stages, tiny_dataset, tmp_path):

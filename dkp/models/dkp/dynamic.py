@@ -2,9 +2,11 @@
 
 Beyond both papers. Checkpoint 0 is the student alone (the mean of its frame probabilities,
 as the student-only baseline scores a video); checkpoint ``j`` (1..``steps``) is the full DKP
-ensemble over the first ``ceil(j * n_t / steps)`` teacher frames, added in coarse-to-fine
-order (the middle frame, then always the one farthest from those already seen), so each step
-covers the video more evenly. A video stops where the
+ensemble over the first ``ceil(j * n / steps)`` of the video's ``n`` teacher frames, added in
+coarse-to-fine order (the middle frame, then always the one farthest from those already seen),
+so each step covers the video more evenly, or, with a
+:class:`~dkp.models.dkp.selector.FrameSelector`, best-scored first and only the best
+``limit`` of the sampled candidates. A video stops where the
 :class:`~dkp.models.early_exit.policy.ExitPolicy` says; the teacher runs only on the frames a
 running video reaches, each once, and the student's features are computed once and reused.
 """
@@ -47,32 +49,40 @@ def coarse_to_fine(count: int) -> list[int]:
     return order
 
 
-def teacher_step_masks(teacher_mask: torch.Tensor, steps: int) -> torch.Tensor:
+def teacher_step_masks(
+    teacher_mask: torch.Tensor,
+    steps: int,
+    scores: torch.Tensor | None = None,
+    limit: int | None = None,
+) -> torch.Tensor:
     """``(B, steps, N_t)``: the teacher frames each video has seen by step ``j`` (1..steps):
     the first ``ceil(j * n / steps)`` of its ``n`` real frames in :func:`coarse_to_fine`
-    order."""
+    order, or in order of ``scores`` ``(B, N_t)`` (highest first; ties coarse to fine) and
+    then only the first ``limit`` of them."""
     out = torch.zeros(teacher_mask.shape[0], steps, teacher_mask.shape[1], dtype=torch.bool)
     for b, real in enumerate(teacher_mask.cpu()):
         positions = torch.nonzero(real).flatten().tolist()
         ordered = [positions[i] for i in coarse_to_fine(len(positions))]
+        if scores is not None:
+            row = scores[b].cpu()
+            ordered = sorted(ordered, key=lambda i: -float(row[i]))[:limit]
         for j in range(steps):
-            out[b, j, ordered[: math.ceil((j + 1) * len(positions) / steps)]] = True
+            out[b, j, ordered[: math.ceil((j + 1) * len(ordered) / steps)]] = True
     return out.to(teacher_mask.device)
 
 
-def teacher_frames_seen(teacher_mask: torch.Tensor, steps: int) -> torch.Tensor:
-    """``(B, steps)``: how many teacher frames each video has seen by each step."""
-    return teacher_step_masks(teacher_mask, steps).sum(dim=2)
-
-
 @torch.no_grad()
-def dkp_checkpoint_probs(net: DKPNet, batch: Batch, steps: int) -> torch.Tensor:
+def dkp_checkpoint_probs(
+    net: DKPNet, batch: Batch, steps: int, masks: torch.Tensor | None = None
+) -> torch.Tensor:
     """Every checkpoint's video probabilities ``(B, 1 + steps, C)``, every video run to the
-    end (what the offline threshold search scores)."""
+    end (what the offline threshold search scores); ``masks`` as :func:`teacher_step_masks`
+    gives them (default: coarse to fine over every sampled frame)."""
     student = net.student(batch.student_frames, batch.student_mask)
     teacher = net.teacher(batch.teacher_frames, batch.teacher_mask)
     probs = [masked_mean(student.logits.float().softmax(-1), batch.student_mask)]
-    masks = teacher_step_masks(batch.teacher_mask, steps)
+    if masks is None:
+        masks = teacher_step_masks(batch.teacher_mask, steps)
     for j in range(steps):
         seen = replace(batch, teacher_mask=masks[:, j])
         out = net.fuse(seen, student.features, student.logits, teacher.features, teacher.logits)
@@ -81,9 +91,11 @@ def dkp_checkpoint_probs(net: DKPNet, batch: Batch, steps: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def dynamic_dkp_inference(net: DKPNet, batch: Batch, policy: ExitPolicy) -> ExitOutput:
-    """Student on every video; then, step by step, the next teacher frames and the fusion for
-    the videos ``policy`` has not stopped yet."""
+def dynamic_dkp_inference(
+    net: DKPNet, batch: Batch, policy: ExitPolicy, masks: torch.Tensor | None = None
+) -> ExitOutput:
+    """Student on every video; then, step by step, the next teacher frames (``masks`` as in
+    :func:`dkp_checkpoint_probs`) and the fusion for the videos ``policy`` has not stopped."""
     steps = policy.num_checkpoints - 1
     if steps < 1:
         raise ValueError("thresholds: dynamic DKP has at least 2 checkpoints, 1 given")
@@ -95,7 +107,8 @@ def dynamic_dkp_inference(net: DKPNet, batch: Batch, policy: ExitPolicy) -> Exit
     every[:, 0] = s_probs
     exit_index = torch.zeros(len(batch), dtype=torch.long)
     running = ~policy.stops(0, s_probs)
-    masks = teacher_step_masks(batch.teacher_mask, steps)
+    if masks is None:
+        masks = teacher_step_masks(batch.teacher_mask, steps)
     n_t = batch.teacher_mask.shape[1]
     features = student.features.new_zeros(len(batch), n_t, net.teacher.feature_dim)
     logits = student.logits.new_zeros(len(batch), n_t, net.teacher.num_classes)

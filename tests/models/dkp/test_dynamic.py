@@ -70,6 +70,17 @@ def test_each_step_sees_a_growing_share_of_each_videos_real_teacher_frames():
     assert teacher_step_masks(mask, 2).sum(2).tolist() == [[2, 4], [2, 3], [1, 1]]
 
 
+def test_scored_steps_take_the_best_frames_first_and_at_most_limit():
+    mask = torch.tensor([[True] * 4, [True, True, True, False]])
+    scores = torch.tensor([[0.1, 0.9, 0.5, 0.2], [0.3, 0.3, 0.3, 9.0]])  # 9.0: padding
+    steps = teacher_step_masks(mask, 2, scores, limit=2)
+    assert steps[0].long().tolist() == [[0, 1, 0, 0], [0, 1, 1, 0]]
+    assert steps[1].long().tolist() == [[0, 1, 0, 0], [1, 1, 0, 0]]  # ties: coarse to fine
+    every = teacher_step_masks(mask, 4, scores)
+    assert every.sum(2).tolist() == [[1, 2, 3, 4], [1, 2, 3, 3]]
+    assert every[0, 2].long().tolist() == [0, 1, 1, 1]
+
+
 @torch.no_grad()
 def test_checkpoints_are_the_student_then_dkp_over_more_teacher_frames():
     net, batch = tiny_dkp(), make_batch(n_t=4)
