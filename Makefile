@@ -57,7 +57,7 @@ curves-quick: $(STAMP)  ## a smaller, faster version of `make curves` (outputs/c
 
 readme-figures: $(STAMP)  ## copy the last `make curves` figures into docs/, quote its verdicts
 	$(PY) experiments/readme_figures.py --figures outputs/curves/figures --out docs/figures \
-	   --quote docs/results.md README.md
+	   --quote docs/results.md
 
 bench: $(STAMP)  ## run the benchmark suite (make bench)
 	$(PY) -m benchmarks.run
