@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from dkp.evaluation.bootstrap import interval, map_replicates, replicate_weights, top1_replicates
-from dkp.evaluation.cost import count_gmacs
 from dkp.lightning import load_module
 from dkp.models.dkp.dynamic import coarse_to_fine
 from dkp.models.dkp.selector import nearest_frames
@@ -48,8 +47,7 @@ def single_frame_scores(ckpt: Path, data: Path, candidates: int) -> dict[str, np
     keys = ("single", "joint", "confidence", "selector", "real", "target")
     parts: dict[str, list] = {k: [] for k in keys}
     gflops: dict[str, list] = {"cost_one": [], "cost_selector": [], "cost_all": []}
-    size = module.input_sizes["student"]
-    selector_gmacs = count_gmacs(selector, torch.zeros(1, 3, size, size))
+    selector_gmacs = selector.frame_gmacs(module.input_sizes["student"])
     for batch in decoded["test"]:
         student = net.student(batch.student_frames, batch.student_mask)
         teacher = net.teacher(batch.teacher_frames, batch.teacher_mask)
@@ -63,8 +61,7 @@ def single_frame_scores(ckpt: Path, data: Path, candidates: int) -> dict[str, np
             singles.append(fused(net, batch, student, teacher, alone))
         nearest = nearest_frames(batch.teacher_times, batch.student_times, batch.student_mask)
         frame_conf = student.logits.float().softmax(-1).max(-1).values
-        rows = torch.arange(len(batch))[:, None]
-        parts["selector"].append(selector(batch.student_frames[rows, nearest]))
+        parts["selector"].append(selector.candidate_scores(batch))
         parts["single"].append(torch.stack(singles, 1))
         parts["joint"].append(fused(net, batch, student, teacher, real))
         parts["confidence"].append(frame_conf.gather(1, nearest))

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from typing_extensions import override
 
 from dkp.data.batch import Batch
-from dkp.evaluation.cost import CostModel, count_gmacs, frame_gmacs
+from dkp.evaluation.cost import CostModel, frame_gmacs
 from dkp.lightning.base import (
     FrameSeries,
     VideoModule,
@@ -28,10 +28,11 @@ from dkp.lightning.frame_classifier import FrameClassifierModule
 from dkp.models.dkp.dynamic import (
     dkp_checkpoint_probs,
     dynamic_dkp_inference,
+    teacher_frames_seen,
     teacher_step_masks,
 )
 from dkp.models.dkp.net import DKPNet, DKPOutput, video_logits
-from dkp.models.dkp.selector import FrameSelector, nearest_frames
+from dkp.models.dkp.selector import FrameSelector
 from dkp.models.early_exit.policy import ExitOutput, ExitPolicy
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class DKPModule(VideoModule):
         )
         self.frame_selector: FrameSelector | None = None  # dynamic DKP: see use_frame_selector
         self.teacher_limit: int | None = None
+        self.selector_gmacs = 0.0
         for role, state in states.items():
             try:
                 getattr(self.net, role).load_state_dict(state)
@@ -183,49 +185,43 @@ class DKPModule(VideoModule):
         """Dynamic DKP takes the teacher's frames best-first by ``selector`` (run on the
         student frame nearest each, its cost counted) and at most ``limit`` of them."""
         self.frame_selector, self.teacher_limit = selector, limit
+        size = self.input_sizes["student"]
+        self.selector_gmacs = 0.0 if selector is None else selector.frame_gmacs(size)
 
     def teacher_steps(self, batch: Batch) -> torch.Tensor:
         """The teacher frames each video has seen by each step ``(B, steps, N_t)``."""
         steps = self.num_checkpoints - 1
-        if self.frame_selector is None:
-            return teacher_step_masks(batch.teacher_mask, steps)
-        near = nearest_frames(batch.teacher_times, batch.student_times, batch.student_mask)
-        rows = torch.arange(len(batch), device=near.device)[:, None]
-        with torch.no_grad():
-            scores = self.frame_selector(batch.student_frames[rows, near])
+        scores = (
+            None if self.frame_selector is None else self.frame_selector.candidate_scores(batch)
+        )
         return teacher_step_masks(batch.teacher_mask, steps, scores, self.teacher_limit)
 
-    def checkpoint_costs(self, batch: Batch, masks: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def checkpoint_costs(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """GMACs ``(B, K)`` of stopping each video at each checkpoint (the student alone, then
-        each teacher step of ``masks``) and the (student, teacher) frames ``(B, K, 2)`` run by
-        then. The frame selector, where used, runs once on every candidate after the student."""
+        each teacher step) and the (student, teacher) frames ``(B, K, 2)`` run by then. The
+        frame selector, where used, runs once on every candidate after the student."""
         model = self.cost_model()
         n_s, _ = frame_counts(batch)
-        steps = masks.sum(dim=2).tolist()
-        selector = 0.0
-        if self.frame_selector is not None:
-            size = self.input_sizes["student"]
-            frame = torch.zeros(1, 3, *((size, size) if isinstance(size, int) else size))
-            selector = count_gmacs(self.frame_selector, frame)
-        candidates = batch.teacher_mask.sum(dim=1).tolist()
+        steps = self.num_checkpoints - 1
+        seen = teacher_frames_seen(batch.teacher_mask, steps, self.teacher_limit).tolist()
+        selector = [c * self.selector_gmacs for c in batch.teacher_mask.sum(dim=1).tolist()]
         frames = np.asarray(
-            [[[s, 0]] + [[s, t] for t in ts] for s, ts in zip(n_s, steps, strict=True)]
+            [[[s, 0]] + [[s, t] for t in ts] for s, ts in zip(n_s, seen, strict=True)]
         )
         gflops = [
-            [s * model.student_frame] + [model.video(s, t) + c * selector for t in ts]
-            for s, ts, c in zip(n_s, steps, candidates, strict=True)
+            [s * model.student_frame] + [model.video(s, t) + c for t in ts]
+            for s, ts, c in zip(n_s, seen, selector, strict=True)
         ]
         return np.asarray(gflops, np.float64), frames.astype(np.float64)
 
     def checkpoint_scores(self, batch: Batch) -> CheckpointScores:
         masks = self.teacher_steps(batch)
         probs = dkp_checkpoint_probs(self.net, batch, self.num_checkpoints - 1, masks)
-        return CheckpointScores(probs, *self.checkpoint_costs(batch, masks))
+        return CheckpointScores(probs, *self.checkpoint_costs(batch))
 
     def infer(self, batch: Batch, policy: ExitPolicy) -> ExitOutput:
-        masks = self.teacher_steps(batch)
-        out = dynamic_dkp_inference(self.net, batch, policy, masks)
-        gflops, _ = self.checkpoint_costs(batch, masks)
+        out = dynamic_dkp_inference(self.net, batch, policy, self.teacher_steps)
+        gflops, _ = self.checkpoint_costs(batch)
         out.gflops = torch.from_numpy(gflops[np.arange(len(batch)), out.exit_index.numpy()])
         return out
 

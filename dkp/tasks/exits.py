@@ -75,14 +75,14 @@ def fit_frame_selector(
     """A :class:`FrameSelector` fitted on the student frames of ``batches``, each labelled by
     whether it lies inside one of its video's annotated action segments (``records``)."""
     segments = {r.video_id: r.segments for r in records.records}
+    if not any(segments.values()):
+        raise ValueError("frame_selector: the select_split's annotations have no action segments")
     frames, inside = [], []
     for batch in batches:
         for b, video_id in enumerate(batch.video_ids):
             real = batch.student_mask[b]
             frames.append(batch.student_frames[b][real])
             inside.append(inside_segments(batch.student_times[b][real], segments[video_id]))
-    if not any(segments.values()):
-        raise ValueError("frame_selector: the select_split's annotations have no action segments")
     return FrameSelector.fit(
         torch.cat(frames), torch.cat(inside), int(cfg.width), int(cfg.epochs), seed=int(cfg.seed)
     )
@@ -166,10 +166,9 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
         overrides["n_t"] = int(cfg.frame_selector.candidates)
     batches, records = load_batches(module, cfg.data, splits, overrides)
     if selecting:
-        selector_cfg = cfg.frame_selector
-        selector = fit_frame_selector(batches[cfg.select_split], records[cfg.select_split],
-                                      selector_cfg)  # fmt: skip
-        limit = selector_cfg.limit or module.sampling_config().get("n_t")
+        split = cfg.select_split
+        selector = fit_frame_selector(batches[split], records[split], cfg.frame_selector)
+        limit = cfg.frame_selector.limit or module.sampling_config().get("n_t")
         module.use_frame_selector(selector, limit)
     test = ExitScores.of(module, batches[cfg.split])
     select = ExitScores.of(module, batches[cfg.select_split]) if needs_select else None

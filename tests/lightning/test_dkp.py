@@ -27,7 +27,7 @@ def test_checkpoints_cost_the_student_then_each_teacher_step():
     dkp, batch = module(exit_steps=2), make_batch(videos=3, n_s=4, n_t=4)
     batch.teacher_mask[2, 3] = False  # a video with 3 teacher frames: steps of 2 and 3
     assert dkp.num_checkpoints == 3
-    gflops, frames = dkp.checkpoint_costs(batch, dkp.teacher_steps(batch))
+    gflops, frames = dkp.checkpoint_costs(batch)
     cost = dkp.cost_model()
     assert frames[:, :, 1].tolist() == [[0, 2, 4], [0, 2, 4], [0, 2, 3]]
     assert gflops[2].tolist() == [4 * cost.student_frame, cost.video(4, 2), cost.video(4, 3)]
@@ -40,12 +40,12 @@ def test_checkpoints_cost_the_student_then_each_teacher_step():
 
 def test_a_frame_selector_orders_and_limits_the_teacher_frames_and_is_costed():
     dkp, batch = module(exit_steps=2), make_batch(videos=3, n_s=4, n_t=4)
-    plain, _ = dkp.checkpoint_costs(batch, dkp.teacher_steps(batch))
+    plain, _ = dkp.checkpoint_costs(batch)
     torch.manual_seed(0)
     dkp.use_frame_selector(FrameSelector(width=2).eval(), limit=2)
     masks = dkp.teacher_steps(batch)
     assert masks.sum(2).tolist() == [[1, 2]] * 3  # the best 2 of 4, one per step
-    gflops, frames = dkp.checkpoint_costs(batch, masks)
+    gflops, frames = dkp.checkpoint_costs(batch)
     assert frames[:, :, 1].tolist() == [[0, 1, 2]] * 3
     selector = count_gmacs(dkp.frame_selector, torch.zeros(1, 3, 32, 32))
     assert selector > 0

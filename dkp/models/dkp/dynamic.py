@@ -14,6 +14,7 @@ running video reaches, each once, and the student's features are computed once a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import fields, replace
 
 import torch
@@ -56,19 +57,28 @@ def teacher_step_masks(
     limit: int | None = None,
 ) -> torch.Tensor:
     """``(B, steps, N_t)``: the teacher frames each video has seen by step ``j`` (1..steps):
-    the first ``ceil(j * n / steps)`` of its ``n`` real frames in :func:`coarse_to_fine`
-    order, or in order of ``scores`` ``(B, N_t)`` (highest first; ties coarse to fine) and
-    then only the first ``limit`` of them."""
+    the first ``ceil(j * n / steps)`` of its ``n`` real frames (at most ``limit``) in
+    :func:`coarse_to_fine` order, or in order of ``scores`` ``(B, N_t)`` (highest first; ties
+    coarse to fine)."""
     out = torch.zeros(teacher_mask.shape[0], steps, teacher_mask.shape[1], dtype=torch.bool)
     for b, real in enumerate(teacher_mask.cpu()):
         positions = torch.nonzero(real).flatten().tolist()
         ordered = [positions[i] for i in coarse_to_fine(len(positions))]
         if scores is not None:
             row = scores[b].cpu()
-            ordered = sorted(ordered, key=lambda i: -float(row[i]))[:limit]
+            ordered = sorted(ordered, key=lambda i: -float(row[i]))
+        ordered = ordered[:limit]
         for j in range(steps):
             out[b, j, ordered[: math.ceil((j + 1) * len(ordered) / steps)]] = True
     return out.to(teacher_mask.device)
+
+
+def teacher_frames_seen(
+    teacher_mask: torch.Tensor, steps: int, limit: int | None = None
+) -> torch.Tensor:
+    """``(B, steps)``: how many teacher frames each video has seen by each step (the same
+    whatever their order)."""
+    return teacher_step_masks(teacher_mask, steps, limit=limit).sum(dim=2)
 
 
 @torch.no_grad()
@@ -92,10 +102,15 @@ def dkp_checkpoint_probs(
 
 @torch.no_grad()
 def dynamic_dkp_inference(
-    net: DKPNet, batch: Batch, policy: ExitPolicy, masks: torch.Tensor | None = None
+    net: DKPNet,
+    batch: Batch,
+    policy: ExitPolicy,
+    plan: Callable[[Batch], torch.Tensor] | None = None,
 ) -> ExitOutput:
-    """Student on every video; then, step by step, the next teacher frames (``masks`` as in
-    :func:`dkp_checkpoint_probs`) and the fusion for the videos ``policy`` has not stopped."""
+    """Student on every video; then, step by step, the next teacher frames and the fusion for
+    the videos ``policy`` has not stopped. ``plan`` gives a batch's step masks (as
+    :func:`teacher_step_masks`; default: coarse to fine over every frame) and is run only on
+    the videos the student does not stop."""
     steps = policy.num_checkpoints - 1
     if steps < 1:
         raise ValueError("thresholds: dynamic DKP has at least 2 checkpoints, 1 given")
@@ -107,9 +122,12 @@ def dynamic_dkp_inference(
     every[:, 0] = s_probs
     exit_index = torch.zeros(len(batch), dtype=torch.long)
     running = ~policy.stops(0, s_probs)
-    if masks is None:
-        masks = teacher_step_masks(batch.teacher_mask, steps)
     n_t = batch.teacher_mask.shape[1]
+    masks = torch.zeros(len(batch), steps, n_t, dtype=torch.bool, device=s_probs.device)
+    going = torch.nonzero(running).flatten()
+    if len(going):
+        sub = batch_rows(batch, going)
+        masks[going] = plan(sub) if plan else teacher_step_masks(sub.teacher_mask, steps)
     features = student.features.new_zeros(len(batch), n_t, net.teacher.feature_dim)
     logits = student.logits.new_zeros(len(batch), n_t, net.teacher.num_classes)
     seen = torch.zeros_like(batch.teacher_mask)

@@ -16,6 +16,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from dkp.data.batch import Batch
+from dkp.data.dataset import as_size
+from dkp.evaluation.cost import count_gmacs
+
 
 class FrameSelector(nn.Module):
     """Three strided 3x3 convolutions, max-pooled over space (the action is somewhere in the
@@ -40,6 +44,18 @@ class FrameSelector(nn.Module):
         lead = frames.shape[:-3]
         x = frames.reshape(-1, *frames.shape[-3:]).float() / 127.5 - 1.0
         return self.classifier(self.features(x)).reshape(lead)
+
+    def frame_gmacs(self, size: int | Sequence[int]) -> float:
+        """GMACs of scoring one frame of ``size`` (the student's input size)."""
+        return count_gmacs(self, torch.zeros(1, 3, *as_size(size)))
+
+    @torch.no_grad()
+    def candidate_scores(self, batch: Batch) -> Tensor:
+        """A score ``(B, N_t)`` per teacher frame of ``batch``, from the student frame nearest
+        it in time (already decoded, at the student's resolution)."""
+        near = nearest_frames(batch.teacher_times, batch.student_times, batch.student_mask)
+        rows = torch.arange(len(batch), device=near.device)[:, None]
+        return self(batch.student_frames[rows, near])
 
     @classmethod
     def fit(
