@@ -236,14 +236,20 @@ def throughput_section(args, out: dict) -> list[str]:
 def models_section(args, out: dict) -> list[str]:
     rows = models.models_case(args.reps, args.quick)
     out["models"] = rows
+    return models_tables(rows)
+
+
+def models_tables(rows: list[dict]) -> list[str]:
+    """One table per device of ``models.scale_case`` rows (also for rows saved as JSON)."""
     tables = []
     for device in dict.fromkeys(r["device"] for r in rows):
         mine = [r for r in rows if r["device"] == device]
         batches = sorted({int(b) for r in mine for b in r["videos_s"]})
         threads = f", {torch.get_num_threads()} threads" if device == "cpu" else ""
+        where = "GPU" if device == "cuda" else device.upper()
         tables.append(
             report.table(
-                f"The networks alone on the {device.upper()}{threads}: videos/s by batch size, "
+                f"The networks alone on the {where}{threads}: videos/s by batch size, "
                 "latency at batch 1; speed-up over teacher-only next to its GFLOPs ratio, at "
                 "the largest batch measured",
                 (
