@@ -66,3 +66,14 @@ def compose_config(
         cfg.paths.log_dir = str(output_dir)
         cfg.paths.cache_dir = str(output_dir / ".cache")
     return cfg
+
+
+def val_loader(module, dataset: Path, tmp_path: Path):
+    """The validation loader of the tiny dataset, adapted to ``module``'s input sizes."""
+    from dkp.runtime.config import build_object
+
+    cfg = compose_config("eval", ["ckpt_path=x.ckpt", "sampling.n_t=2"], tmp_path / "v", dataset)
+    datamodule = build_object(cfg.data)
+    datamodule.adapt_to(module)
+    datamodule.setup("validate")
+    return datamodule.val_dataloader()

@@ -21,7 +21,7 @@ from dkp.lightning import load_module
 from dkp.runtime.jobs import run_job
 from dkp.tasks.evaluate import evaluate
 from dkp.tasks.train import train
-from tests.conftest import compose_config
+from tests.conftest import compose_config, val_loader
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = "tests.test_gpu_ready"
@@ -218,17 +218,6 @@ def test_a_checkpoint_trained_on_cuda_scores_the_same_on_cpu(
         expected = on_cpu.video_probs(batch)
         got = on_gpu.video_probs(batch_to(batch, "cuda")).cpu()
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-3)
-
-
-def val_loader(module, dataset: Path, tmp_path: Path):
-    """The validation loader of the tiny dataset, adapted to ``module``'s input sizes."""
-    from dkp.runtime.config import build_object
-
-    cfg = compose_config("eval", ["ckpt_path=x.ckpt", "sampling.n_t=2"], tmp_path / "v", dataset)
-    datamodule = build_object(cfg.data)
-    datamodule.adapt_to(module)
-    datamodule.setup("validate")
-    return datamodule.val_dataloader()
 
 
 def batch_to(batch, device: str):
