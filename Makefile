@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.installed
 LAUNCHERS := $(VENV)/.launchers
 DATA   ?= data/synthetic
 SEEDS  ?= 1
+SYNTHETIC ?=
+RUNS   ?= outputs/curves
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-slow test-cluster device-check lint curves curves-quick readme-figures \
@@ -50,7 +52,8 @@ data: $(STAMP)  ## build the embedded synthetic dataset in $(DATA) if absent (FO
 	$(PY) -m dkp.cli.synthetic --out $(DATA) $(if $(FORCE),--force)
 
 curves: $(STAMP)  ## build data, train, sweep and draw the curves into outputs/curves/figures
-	$(PY) experiments/make_curves.py --data $(DATA) --seeds $(SEEDS)
+	$(PY) experiments/make_curves.py --data $(DATA) --seeds $(SEEDS) --runs $(RUNS) \
+	   --synthetic="$(SYNTHETIC)"
 
 curves-quick: $(STAMP)  ## a smaller, faster version of `make curves` (outputs/curves-quick)
 	$(PY) experiments/make_curves.py --data $(DATA) --quick

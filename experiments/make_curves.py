@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -177,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=Path, default=None, help="default: RUNS/figures")
     parser.add_argument("--quick", action="store_true", help="3 epochs per stage, 4 sweeps")
     parser.add_argument("--seeds", type=int, default=1, help="models trained per stage (seeds)")
+    parser.add_argument(
+        "--synthetic",
+        default="",
+        help="dkp-synthetic options, e.g. '--event-spacing 3' (with a --data of its own)",
+    )
     args = parser.parse_args(argv)
     runs = (args.runs or Path("outputs/curves" + ("-quick" if args.quick else ""))).resolve()
     figures = (args.figures or runs / "figures").resolve()
@@ -191,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     PROGRESS.total = 1 + args.seeds * per_seed + (1 if args.quick else 2) + 3
 
     print(f"[1/5] embedded dataset in {data}", flush=True)
-    run([PY, "-m", "dkp.cli.synthetic", "--out", str(data)], runs / "logs" / "synthetic.log")
+    synthetic = [PY, "-m", "dkp.cli.synthetic", "--out", str(data), *shlex.split(args.synthetic)]
+    run(synthetic, runs / "logs" / "synthetic.log")
     exit_points, first_ckpts = {}, {}
     for seed in range(args.seeds):
         tag = f"seed{seed}" if seed else ""  # seed 0 in the plain layout

@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   dkp-synthetic --out data/synthetic
   dkp-synthetic --out data/small --videos-per-class 8 2 4 --seed 7
   dkp-synthetic --out data/synthetic --force --workers 4
+  dkp-synthetic --out data/synthetic-hard --event-spacing 3   # rarer flashes: a harder set
 """
 
 
@@ -47,6 +48,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--min-duration", type=float, default=d.min_duration)
     p.add_argument("--max-duration", type=float, default=d.max_duration)
     p.add_argument("--multi-label-fraction", type=float, default=d.multi_label_fraction)
+    p.add_argument(
+        "--event-spacing",
+        type=float,
+        default=d.event_spacing,
+        help="mean seconds of action per brief event: larger is rarer flashes, a harder "
+        "benchmark for sparse frames (default: %(default)s)",
+    )
+    p.add_argument("--event-duration", type=float, default=d.event_duration)
     p.add_argument("--crf", type=int, default=d.crf)
     p.add_argument("--workers", type=int, default=2, help="encoding processes (default: 2)")
     p.add_argument(
@@ -72,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_duration=args.min_duration,
         max_duration=args.max_duration,
         multi_label_fraction=args.multi_label_fraction,
+        event_spacing=args.event_spacing,
+        event_duration=args.event_duration,
         crf=args.crf,
     )
     try:

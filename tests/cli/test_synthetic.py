@@ -49,6 +49,19 @@ def test_cli_writes_a_dataset_and_skips_an_up_to_date_one(tmp_path, capsys):
     assert main(["--out", str(out), "--fine-classes", "99"]) == 2
 
 
+def test_cli_sets_how_often_brief_events_flash(tmp_path, capsys):
+    out = tmp_path / "rare"
+    argv = ["--out", str(out), "--videos-per-class", "1", "0", "0", "--fine-classes", "0"]
+    argv += ["--brief-classes", "1", "--coarse-classes", "0", "--min-duration", "2"]
+    argv += ["--max-duration", "2", "--workers", "1", "--event-spacing", "2.5"]
+    argv += ["--event-duration", "0.2"]
+    assert main(argv) == 0
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert (manifest["config"]["event_spacing"], manifest["config"]["event_duration"]) == (2.5, 0.2)
+    assert main([*argv[:-4], "--event-spacing", "0.1"]) == 2  # flashes would merge
+    assert "event_spacing must exceed event_duration" in capsys.readouterr().err
+
+
 def test_module_runs_as_a_script(tmp_path):
     out = tmp_path / "m"
     argv = ["--out", str(out), "--videos-per-class", "1", "0", "0", "--fine-classes", "1"]

@@ -235,6 +235,18 @@ def dataset_differences(
     return differences
 
 
+def written_config(out_dir: str | Path) -> SyntheticConfig | None:
+    """The parameters the dataset in ``out_dir`` was written with, if this version of the
+    generator wrote it (else ``None``)."""
+    try:
+        manifest = json.loads((Path(out_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
+        if manifest.get("generator") != GENERATOR or manifest.get("version") != GENERATOR_VERSION:
+            return None
+        return SyntheticConfig(**manifest["config"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def dataset_complete(out_dir: str | Path, config: SyntheticConfig = SyntheticConfig()) -> bool:
     """Whether the writing of the dataset in ``out_dir`` finished and left every video."""
     out = Path(out_dir)
@@ -262,15 +274,18 @@ def ensure_dataset(
     workers: int = 2,
     force: bool = False,
     default_dir: str | Path | None = None,
+    as_written: bool = False,
 ) -> Path:
     """The annotation file of the dataset ``config`` describes in ``out_dir``: the one there,
     or written into a new or empty directory, or finished where a writing of it stopped.
 
     A directory holding anything else (another dataset, one written with other parameters
     or by another version) is never changed: that is a ``FileExistsError`` naming what
-    differs, unless ``force`` (``dkp-synthetic --force``) replaces it. With ``default_dir``
-    (what the data config does), a missing ``out_dir`` other than ``default_dir`` is refused
-    as a mistyped ``data.root``.
+    differs, unless ``force`` (``dkp-synthetic --force``) replaces it. The data config adds
+    ``as_written``: a dataset this version wrote is taken with the parameters its manifest
+    records (``dkp-synthetic --event-spacing 3``, say), ``config`` only for a new one; and
+    ``default_dir``: a missing ``out_dir`` other than it is refused as a mistyped
+    ``data.root``.
     """
     out = Path(out_dir)
     if (
@@ -284,6 +299,8 @@ def ensure_dataset(
         )
     if force or not any(p.is_file() for p in out.rglob("*")):
         return generate(out, config, workers, force=force)
+    if as_written:
+        config = written_config(out) or config
     differences = dataset_differences(out, config)
     if differences:
         raise FileExistsError(

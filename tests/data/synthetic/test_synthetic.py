@@ -1,5 +1,6 @@
 import itertools
 import json
+import math
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from hydra.utils import instantiate
 
 from dkp.data.annotations.activitynet import load_activitynet, taxonomy_classes
 from dkp.data.annotations.records import SUBSETS
@@ -30,6 +32,7 @@ from dkp.data.synthetic.writer import (
     taxonomy,
     video_path,
 )
+from dkp.runtime.config import compose
 
 TINY = SyntheticConfig(
     fine_classes=2,
@@ -41,8 +44,13 @@ TINY = SyntheticConfig(
     multi_label_fraction=0.0,
 )
 # One video per class of all 12 default classes, long enough to hold an object and an event.
-DESIGN = SyntheticConfig(
-    seed=5, videos_per_class=(1, 0, 0), min_duration=3.0, max_duration=6.0, multi_label_fraction=0
+DESIGN = SyntheticConfig(  # flashes every 1.5 s: enough events in 3-6 s videos to check them
+    seed=5,
+    videos_per_class=(1, 0, 0),
+    min_duration=3.0,
+    max_duration=6.0,
+    multi_label_fraction=0,
+    event_spacing=1.5,
 )
 COLOURS = dict(syn.BRIEF_COLOURS)
 TEXTURES = dict(syn.FINE_TEXTURES)
@@ -226,7 +234,7 @@ def test_default_plan_is_balanced_untrimmed_and_has_a_few_multi_label_videos():
     per_second = sum(len(s.events) for s in segments) / sum(s.end - s.start for s in segments)
     assert per_second * config.fps * config.event_spacing == pytest.approx(1.0, abs=0.05)
     long_actions = [s for s in segments if s.end - s.start >= 6 * config.fps]
-    assert min(len(s.events) for s in long_actions) >= 4
+    assert min(len(s.events) for s in long_actions) >= math.floor(6 / config.event_spacing)
     long = [p for p in plans if p.num_frames >= 30 * config.fps and len(p.segments) == 1]
     assert long and all(sum(s.end - s.start for s in p.segments) < 0.3 * p.num_frames for p in long)
 
@@ -365,6 +373,20 @@ def test_ensure_dataset_reuses_a_matching_dataset_and_never_replaces_another(tmp
     assert not dataset_matches(tmp_path, other)
     ensure_dataset(tmp_path, other, workers=1)
     assert victim.is_file() and dataset_matches(tmp_path, other)
+
+
+def test_the_data_config_trains_on_a_dataset_as_written_and_finishes_it_so(tmp_path):
+    written = replace(TINY, videos_per_class=(1, 0, 0), event_spacing=2.0)
+    ensure_dataset(tmp_path, written, workers=1)
+    before = mtimes(tmp_path)
+    cfg = compose("train", [f"data.root={tmp_path}"])
+    prepare = instantiate(cfg.data.prepare)
+    assert prepare() == tmp_path / ANNOTATION_NAME  # not the defaults: no error
+    assert mtimes(tmp_path) == before
+    victim = next((tmp_path / "videos").iterdir())
+    victim.unlink()
+    prepare()
+    assert victim.is_file() and dataset_matches(tmp_path, written)
 
 
 def test_ensure_dataset_writes_into_an_empty_folder_and_refuses_one_with_other_files(tmp_path):
