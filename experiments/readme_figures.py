@@ -21,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=Path, default=Path("outputs/curves/figures"))
     parser.add_argument("--out", type=Path, default=Path("docs/figures"))
     parser.add_argument("--quote", type=Path, nargs="*", default=[Path("docs/results.md")])
+    parser.add_argument(
+        "--section",
+        default="verdicts",
+        help="the marked section to replace (another run's verdicts: another section)",
+    )
     args = parser.parse_args(argv)
     verdicts = args.figures / "verdicts.md"
     if not verdicts.is_file():
@@ -30,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in sorted(args.figures.glob(kind)):
             shutil.copy(path, args.out / path.name)
     for doc in args.quote:
-        replace_section(doc, "verdicts", verdicts.read_text())
-        print(f"verdicts quoted in {doc}")
+        replace_section(doc, args.section, verdicts.read_text())
+        print(f"verdicts quoted in {doc} ({args.section})")
     return 0
 
 

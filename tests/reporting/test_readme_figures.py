@@ -24,6 +24,21 @@ def test_figures_are_copied_and_verdicts_replace_the_marked_section(tmp_path):
     assert text.startswith("intro\n") and text.endswith("after\n")
 
 
+def test_another_runs_verdicts_go_into_their_own_section(tmp_path):
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "verdicts.md").write_text("| claim | verdict |\n|---|---|\n| hard | no |\n")
+    doc = tmp_path / "results.md"
+    doc.write_text(
+        "<!-- begin: verdicts -->\nmain\n<!-- end: verdicts -->\n"
+        "<!-- begin: verdicts-hard -->\nold\n<!-- end: verdicts-hard -->\n"
+    )
+    argv = ["--figures", str(figures), "--out", str(tmp_path / "hard"), "--quote", str(doc)]
+    assert main([*argv, "--section", "verdicts-hard"]) == 0
+    text = doc.read_text()
+    assert "main" in text and "old" not in text and "| hard | no |" in text
+
+
 def test_without_a_run_it_says_what_to_do(tmp_path):
     with pytest.raises(SystemExit, match="run make curves first"):
         main(["--figures", str(tmp_path), "--out", str(tmp_path / "out")])

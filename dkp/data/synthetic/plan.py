@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from dkp.data.annotations.records import SUBSETS
+from dkp.data.sampling.frame_times import AdaptiveSampler
 from dkp.data.synthetic.config import (
     BRIEF_GROUP,
     EVENT_GAP,
@@ -207,3 +209,19 @@ def plan_dataset(config: SyntheticConfig) -> list[VideoPlan]:
     config.validate()
     ids = _video_ids(config.seed, config.num_videos)
     return [plan_video(config, i, ids[i]) for i in range(config.num_videos)]
+
+
+def event_hit_share(plans: Sequence[VideoPlan], config: SyntheticConfig, frames: int) -> float:
+    """Percent of the videos with brief events in which ``frames`` evaluation-time frames (one
+    per equal segment, as adaptive sampling takes them) land on an event: how much of the
+    brief-event classes sparse frames can see at all."""
+    sampler = AdaptiveSampler(frames)
+    flashing = [p for p in plans if any(s.events for s in p.segments)]
+    if not flashing:
+        raise ValueError("event_hit_share: no video has brief events")
+    hits = 0
+    for plan in flashing:
+        times = sampler(plan.num_frames / config.fps, training=False, rng=np.random.default_rng(0))
+        shown = np.floor(times * config.fps).astype(int)
+        hits += any(((shown >= a) & (shown < b)).any() for a, b, _ in plan.event_frames(config))
+    return 100.0 * hits / len(flashing)

@@ -22,7 +22,7 @@ from dkp.data.synthetic.config import (
     class_groups,
     class_names,
 )
-from dkp.data.synthetic.plan import plan_dataset
+from dkp.data.synthetic.plan import event_hit_share, plan_dataset
 from dkp.data.synthetic.render import object_positions
 from dkp.data.synthetic.writer import (
     GENERATOR_VERSION,
@@ -237,6 +237,16 @@ def test_default_plan_is_balanced_untrimmed_and_has_a_few_multi_label_videos():
     assert min(len(s.events) for s in long_actions) >= math.floor(6 / config.event_spacing)
     long = [p for p in plans if p.num_frames >= 30 * config.fps and len(p.segments) == 1]
     assert long and all(sum(s.end - s.start for s in p.segments) < 0.3 * p.num_frames for p in long)
+
+
+@pytest.mark.parametrize(
+    ("spacing", "shares"), [(1.5, [14, 39, 57, 77, 89]), (3.0, [6, 21, 38, 67, 80])]
+)
+def test_sparse_frames_see_the_flashes_of_as_many_videos_as_documented(spacing, shares):
+    """The shares dkp.data.synthetic's docstring and docs/results.md quote."""
+    config = replace(SyntheticConfig(), event_spacing=spacing)
+    plans = plan_dataset(config)
+    assert [round(event_hit_share(plans, config, n)) for n in (1, 4, 8, 16, 32)] == shares
 
 
 def test_an_infinite_event_spacing_gives_one_event_per_brief_segment():
