@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from dkp.data.annotations.records import SUBSETS
-from dkp.data.sampling.frame_times import AdaptiveSampler
 from dkp.data.synthetic.config import (
     BRIEF_GROUP,
     EVENT_GAP,
@@ -215,6 +214,9 @@ def event_hit_share(plans: Sequence[VideoPlan], config: SyntheticConfig, frames:
     """Percent of the videos with brief events in which ``frames`` evaluation-time frames (one
     per equal segment, as adaptive sampling takes them) land on an event: how much of the
     brief-event classes sparse frames can see at all."""
+    # Here, not at the top: dkp.data.sampling imports torch, which dkp-synthetic --help avoids.
+    from dkp.data.sampling.frame_times import AdaptiveSampler
+
     sampler = AdaptiveSampler(frames)
     flashing = [p for p in plans if any(s.events for s in p.segments)]
     if not flashing:
