@@ -68,6 +68,21 @@ def compose_config(
     return cfg
 
 
+#: A few steps of training with validation and no test: what tests of a whole run need.
+SHORT_FIT = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "data.batch_size=4",
+    "data.eval_batch_size=8",
+    "sampling.n_t=2",
+    "sampling.ratio=2",
+    "test=false",
+    "logger=none",
+    "~callbacks.lr_monitor",
+]
+DKP_FROM_SCRATCH = ["experiment=dkp", "model.teacher_ckpt=null", "model.freeze_teacher=false"]
+
+
 def val_loader(module, dataset: Path, tmp_path: Path):
     """The validation loader of the tiny dataset, adapted to ``module``'s input sizes."""
     from dkp.runtime.config import build_object

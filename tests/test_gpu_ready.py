@@ -21,7 +21,8 @@ from dkp.lightning import load_module
 from dkp.runtime.jobs import run_job
 from dkp.tasks.evaluate import evaluate
 from dkp.tasks.train import train
-from tests.conftest import compose_config, val_loader
+from tests.conftest import DKP_FROM_SCRATCH, compose_config, val_loader
+from tests.conftest import SHORT_FIT as STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = "tests.test_gpu_ready"
@@ -30,18 +31,6 @@ needs_cuda = [
     pytest.mark.gpu,
     pytest.mark.skipif(not CUDA, reason="needs a CUDA device (scripts/device_check.sh)"),
 ]
-STEPS = [
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=3",
-    "data.batch_size=4",
-    "data.eval_batch_size=8",
-    "sampling.n_t=2",
-    "sampling.ratio=2",
-    "test=false",
-    "logger=none",
-    "~callbacks.lr_monitor",
-]
-DKP_FROM_SCRATCH = ["experiment=dkp", "model.teacher_ckpt=null", "model.freeze_teacher=false"]
 
 # A GPU named in the code: the model and its inputs then disagree on some machine. (Moving
 # results to the host, .cpu() or .to("cpu"), is no assumption: it works everywhere.)

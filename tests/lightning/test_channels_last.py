@@ -11,21 +11,9 @@ from typing_extensions import override
 from dkp.lightning import load_module
 from dkp.runtime.jobs import run_job
 from dkp.tasks.train import train
-from tests.conftest import compose_config, val_loader
+from tests.conftest import DKP_FROM_SCRATCH, SHORT_FIT, compose_config, val_loader
 
 HERE = "tests.lightning.test_channels_last"
-STEPS = [
-    "experiment=dkp",
-    "model.teacher_ckpt=null",
-    "model.freeze_teacher=false",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "data.batch_size=4",
-    "sampling.n_t=2",
-    "sampling.ratio=2",
-    "test=false",
-    "logger=none",
-]
 
 
 class RecordLayout(pl.Callback):
@@ -44,7 +32,7 @@ class RecordLayout(pl.Callback):
 
 def test_a_channels_last_run_trains_and_its_checkpoint_scores_the_same(tiny_dataset, tmp_path):
     RecordLayout.seen.clear()
-    overrides = [*STEPS, "callbacks.channels_last.enabled=true"]
+    overrides = [*DKP_FROM_SCRATCH, *SHORT_FIT, "callbacks.channels_last.enabled=true"]
     overrides.append(f"+callbacks.layout._target_={HERE}.RecordLayout")
     cfg = compose_config("train", overrides, tmp_path, tiny_dataset)
     results = run_job(cfg, train)
