@@ -20,7 +20,7 @@ from pathlib import Path
 from dkp.reporting.points import collect_points, series_points
 from dkp.reporting.tables import exit_counts_near
 from dkp.reporting.verdicts import Claim, write_verdicts
-from dkp.runtime.results import read_results
+from dkp.runtime.results import Results, read_results
 
 PY = sys.executable
 
@@ -152,6 +152,40 @@ def train_stage(
     return results.best_checkpoint
 
 
+def trained_checkpoints(runs: Path, tag: str = "") -> dict[str, str]:
+    """The best checkpoint of every training stage of a finished run (seed ``tag``)."""
+    out = {}
+    for name in STAGES:
+        path = runs / "train" / name / tag / "results.json"
+        if not path.is_file():
+            sys.exit(f"{path} is missing: run make curves first")
+        out[name] = read_results(path).best_checkpoint
+    return out
+
+
+def evaluate(
+    ckpts: dict[str, str], data: Path, runs: Path, tag: str, sweeps: list = SWEEPS
+) -> dict[str, list[Results]]:
+    """Every sweep and exit curve of the trained ``ckpts`` on ``data``'s test split, into
+    ``runs/sweeps/<name>/<tag>``; returns each exit curve's points by series."""
+    for name, stage, recipe, overrides in sweeps:
+        sweep_dir = runs / "sweeps" / name / tag
+        cmd = [PY, "-m", "dkp.cli.evaluate", "-m", f"+sweep={recipe}"]
+        cmd += [f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
+        cmd += [f"hydra.sweep.dir={sweep_dir}", *overrides, "trainer.enable_progress_bar=false"]
+        run(cmd, runs / "logs" / f"sweep_{name}{tag}.log")
+    exit_points = {}
+    for name, stage, fractions, overrides in EXITS:
+        out = runs / "sweeps" / name / tag
+        cmd = [PY, "-m", "dkp.cli.exits", f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
+        cmd += [f"budget_fraction=[{','.join(fractions)}]", f"hydra.run.dir={out}", *overrides]
+        run(cmd, runs / "logs" / f"{name}{tag}.log")
+        points = [read_results(p) for p in sorted(out.glob("[0-9]*/results.json"))]
+        if points:
+            exit_points[points[0].series] = points
+    return exit_points
+
+
 def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> None:
     """Fig. S-3 style figures for a few validation videos: per-frame probability of the
     ground-truth class, student vs ensemble (one video per class, the first few classes)."""
@@ -208,20 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             ckpts[name] = train_stage(name, runs, data, [*extra, f"seed={seed}"], ckpts, tag)
         first_ckpts = first_ckpts or ckpts
         print(f"[3/5] evaluation sweeps (seed {seed}; checkpoints reused)", flush=True)
-        for name, stage, recipe, overrides in sweeps:
-            sweep_dir = runs / "sweeps" / name / tag
-            cmd = [PY, "-m", "dkp.cli.evaluate", "-m", f"+sweep={recipe}"]
-            cmd += [f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
-            cmd += [f"hydra.sweep.dir={sweep_dir}", *overrides, "trainer.enable_progress_bar=false"]
-            run(cmd, runs / "logs" / f"sweep_{name}{tag}.log")
-        for name, stage, fractions, overrides in EXITS:
-            out = runs / "sweeps" / name / tag
-            cmd = [PY, "-m", "dkp.cli.exits", f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
-            cmd += [f"budget_fraction=[{','.join(fractions)}]", f"hydra.run.dir={out}", *overrides]
-            run(cmd, runs / "logs" / f"{name}{tag}.log")
-            points = [read_results(p) for p in sorted(out.glob("[0-9]*/results.json"))]
-            if points and not seed:
-                exit_points[points[0].series] = points
+        scored = evaluate(ckpts, data, runs, tag, sweeps)
+        exit_points = exit_points or scored
     print("[4/5] curves, tables and verdicts", flush=True)
     swept = runs / "sweeps"
     s1 = [swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")]

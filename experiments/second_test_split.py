@@ -1,0 +1,58 @@
+"""How much one test split moves a curve point: a finished `make curves` run's models scored
+again, by the same sweeps, on a second validation and test split drawn independently (another
+generator seed), and every point compared with the first split's.
+
+The bootstrap interval of a point estimates this move from one split; this measures it. Writes
+``--out/figures/split_shift.{md,csv}`` and prints the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import make_curves
+from make_curves import EXITS, PY, SWEEPS, evaluate, run, trained_checkpoints
+
+from dkp.reporting.point_shift import ShiftSummary, pair_points, write_shift_table
+from dkp.reporting.points import collect_points
+
+EXIT_NAMES = {name for name, *_ in EXITS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=Path("outputs/curves"), help="make curves run")
+    parser.add_argument("--data", type=Path, default=Path("data/synthetic-split1"))
+    parser.add_argument("--seed", type=int, default=1, help="generator seed of the second split")
+    parser.add_argument(
+        "--videos-per-class", type=int, nargs=2, default=(12, 36), metavar=("VAL", "TEST")
+    )
+    parser.add_argument("--synthetic", default="", help="further dkp-synthetic options")
+    parser.add_argument("--out", type=Path, default=None, help="default: RUNS/second-split")
+    args = parser.parse_args(argv)
+    runs = args.runs.resolve()
+    out = (args.out or runs / "second-split").resolve()
+    data = args.data.resolve()
+    val, test = args.videos_per_class
+    synthetic = [PY, "-m", "dkp.cli.synthetic", "--out", str(data), "--seed", str(args.seed)]
+    synthetic += ["--videos-per-class", "0", str(val), str(test), *shlex.split(args.synthetic)]
+    ckpts = trained_checkpoints(runs)
+    make_curves.PROGRESS.total = 1 + len(SWEEPS) + len(EXITS)
+    run(synthetic, out / "logs" / "synthetic.log")
+    evaluate(ckpts, data, out, "", SWEEPS)
+    first, _ = collect_points([runs / "sweeps"])
+    second, _ = collect_points([out / "sweeps"])
+    shifts = pair_points(first, runs / "sweeps", second, out / "sweeps")
+    write_shift_table(shifts, out / "figures", "split_shift")
+    print(f"all points: {ShiftSummary.of(shifts).line()}")
+    fixed = [s for s in shifts if s.place.split("/")[0] not in EXIT_NAMES]
+    print(f"fixed-cost points (the sweeps): {ShiftSummary.of(fixed).line()}")
+    print(f"table: {out / 'figures' / 'split_shift.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
