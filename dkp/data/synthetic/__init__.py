@@ -38,13 +38,14 @@ where many classes show at a glance):
   (the textures' mean), so the teacher's frames show nothing class-specific. The class is
   given only by brief events (0.3 s, 3 frames): a large disc of a class colour (red, green,
   blue, yellow, ...), visible even at 16x16, that flashes again and again through the
-  segment, about once per 1.5 s of it (``event_spacing``), each time at a random moment of
+  segment, about once per 2 s of it (``event_spacing``), each time at a random moment of
   its own slot and never merging with the next. A longer action holds more flashes, as a
-  fine texture is on screen for longer; four fifths of the action show none, so the evenly
-  spaced frames of a whole video hit a flash in 14 % of the default brief-event videos with
-  1 frame, 39 % with 4, 57 % with 8, 77 % with 16 and 89 % with 32 (``plan.event_hit_share``
-  on the default dataset's plans; with ``event_spacing=3``, 6, 21, 38, 67 and 80 %): the
-  teacher's few frames miss most flashes, the student's many catch them.
+  fine texture is on screen for longer; most of the action shows none, so the evenly
+  spaced frames of a whole video hit a flash in 12 % of the default brief-event videos with
+  1 frame, 27 % with 4, 55 % with 8, 70 % with 16 and 88 % with 32 (``plan.event_hit_share``
+  on the default dataset's plans; with ``event_spacing=1.5``, 14, 39, 57, 77 and 89 %; with
+  3, 6, 21, 38, 67 and 80 %): the teacher's few frames miss most flashes, the student's many
+  catch them.
 * **Coarse colour** classes (default 4): the flat object is tinted (blue, yellow, pink,
   green), beyond the background's chroma range and far weaker than the flashes. Colour
   survives any downscale, so both networks see it in any frame of the action: here the

@@ -240,7 +240,8 @@ def test_default_plan_is_balanced_untrimmed_and_has_a_few_multi_label_videos():
 
 
 @pytest.mark.parametrize(
-    ("spacing", "shares"), [(1.5, [14, 39, 57, 77, 89]), (3.0, [6, 21, 38, 67, 80])]
+    ("spacing", "shares"),
+    [(1.5, [14, 39, 57, 77, 89]), (2.0, [12, 27, 55, 70, 88]), (3.0, [6, 21, 38, 67, 80])],
 )
 def test_sparse_frames_see_the_flashes_of_as_many_videos_as_documented(spacing, shares):
     """The shares dkp.data.synthetic's docstring and docs/results.md quote."""
