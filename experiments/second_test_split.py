@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/synthetic-split1"))
     parser.add_argument("--seed", type=int, default=1, help="generator seed of the second split")
     parser.add_argument(
-        "--videos-per-class", type=int, nargs=2, default=(12, 36), metavar=("VAL", "TEST")
+        "--videos-per-class", type=int, nargs=2, default=(12, 72), metavar=("VAL", "TEST")
     )
     parser.add_argument("--synthetic", default="", help="further dkp-synthetic options")
     parser.add_argument("--out", type=Path, default=None, help="default: RUNS/second-split")

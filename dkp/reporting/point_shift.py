@@ -75,8 +75,9 @@ def pair_points(
 
 @dataclass(frozen=True)
 class ShiftSummary:
-    """The moves |B - A| over the paired points (mAP points), and how many B scores lie in A's
-    95 % interval."""
+    """The moves |B - A| over the paired points (mAP points), how many B scores lie in A's
+    95 % interval, and ``sd``: one run's standard deviation around the points' true values,
+    sqrt(mean((B - A)^2) / 2), pooled over the points (A and B independent draws)."""
 
     count: int
     median: float
@@ -85,10 +86,12 @@ class ShiftSummary:
     below: int  # moves smaller than ``limit``
     limit: float
     inside: int
+    sd: float
 
     @classmethod
     def of(cls, shifts: Sequence[PointShift], limit: float = 1.5) -> ShiftSummary:
-        moves = np.abs([s.delta for s in shifts])
+        deltas = np.array([s.delta for s in shifts])
+        moves = np.abs(deltas)
         return cls(
             len(moves),
             float(np.median(moves)),
@@ -97,13 +100,15 @@ class ShiftSummary:
             int((moves < limit).sum()),
             limit,
             sum(s.inside for s in shifts),
+            float(np.sqrt(np.mean(deltas**2) / 2)),
         )
 
     def line(self) -> str:
         return (
             f"{self.count} points move by a median of {self.median:.1f}, 90 % of them by at "
             f"most {self.p90:.1f}, the largest by {self.largest:.1f}; {self.below} by less than "
-            f"{self.limit:g}; {self.inside} land inside the first run's 95 % interval"
+            f"{self.limit:g}; {self.inside} land inside the first run's 95 % interval; one run's "
+            f"standard deviation is {self.sd:.2f}"
         )
 
 

@@ -39,6 +39,8 @@ def test_summary_counts_moves_and_interval_hits(tmp_path: Path) -> None:
     assert summary.below == 2  # 0.5 and 1: strictly below 1.5
     assert summary.inside == 4  # all but the move of 3 land in [78, 82]
     assert summary.p90 == pytest.approx(2.6)
+    assert summary.sd == pytest.approx((16.5 / 5 / 2) ** 0.5)  # 0.25 + 1 + 2.25 + 9 + 4 = 16.5
+    assert summary.line().endswith("one run's standard deviation is 1.28")
     assert summary.line().startswith("5 points move by a median of 1.5")
 
 

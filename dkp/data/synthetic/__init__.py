@@ -42,10 +42,9 @@ where many classes show at a glance):
   its own slot and never merging with the next. A longer action holds more flashes, as a
   fine texture is on screen for longer; most of the action shows none, so the evenly
   spaced frames of a whole video hit a flash in 12 % of the default brief-event videos with
-  1 frame, 27 % with 4, 55 % with 8, 70 % with 16 and 88 % with 32 (``plan.event_hit_share``
-  on the default dataset's plans; with ``event_spacing=1.5``, 14, 39, 57, 77 and 89 %; with
-  3, 6, 21, 38, 67 and 80 %): the teacher's few frames miss most flashes, the student's many
-  catch them.
+  1 frame, 29 % with 4, 54 % with 8, 73 % with 16 and 87 % with 32 (``plan.event_hit_share``
+  on the default dataset's plans): the teacher's few frames miss most flashes, the student's
+  many catch them.
 * **Coarse colour** classes (default 4): the flat object is tinted (blue, yellow, pink,
   green), beyond the background's chroma range and far weaker than the flashes. Colour
   survives any downscale, so both networks see it in any frame of the action: here the
@@ -62,8 +61,8 @@ where many classes show at a glance):
 * **Multi-label**: a fraction (default 3 %) of the videos has two segments of two different
   classes, in two halves of the video (ActivityNet has a few 2-label videos).
 * **Balanced**: every class is the primary label of the same number of videos per subset
-  (default 40 training, 12 validation, 36 testing: 1,056 videos; 432 test videos, so that
-  one test split moves a point by little).
+  (default 40 training, 12 validation, 72 testing: 1,488 videos; 864 test videos, so that
+  one draw of test videos moves a curve point by about 1 mAP).
 
 Frame ``i`` covers ``[i / fps, (i + 1) / fps)``; segments start and end on frame boundaries.
 The JSON durations are the written files' durations as PyAV measures them.
