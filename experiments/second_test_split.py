@@ -16,6 +16,7 @@ from pathlib import Path
 import make_curves
 from make_curves import EXITS, PY, SWEEPS, evaluate, run, trained_checkpoints
 
+from dkp.data.synthetic.config import SyntheticConfig
 from dkp.reporting.point_shift import ShiftSummary, pair_points, write_shift_table
 from dkp.reporting.points import collect_points
 
@@ -28,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/synthetic-split1"))
     parser.add_argument("--seed", type=int, default=1, help="generator seed of the second split")
     parser.add_argument(
-        "--videos-per-class", type=int, nargs=2, default=(12, 72), metavar=("VAL", "TEST")
+        "--videos-per-class",
+        type=int,
+        nargs=2,
+        default=SyntheticConfig().videos_per_class[1:],
+        metavar=("VAL", "TEST"),
     )
     parser.add_argument("--synthetic", default="", help="further dkp-synthetic options")
     parser.add_argument("--out", type=Path, default=None, help="default: RUNS/second-split")

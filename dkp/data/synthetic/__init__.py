@@ -2,7 +2,7 @@
 
 ``make curves`` trains and evaluates on it, on 2 CPU cores, in minutes; no download is needed.
 ``dkp-synthetic --out DIR`` writes, in one to two minutes on
-2 cores (40 MB on disk for the default 1,056 videos, 6.5 hours of video):
+2 cores (49 MB on disk for the default 1,488 videos, 9.0 hours of video):
 
 * ``DIR/videos/v_<id>.mp4``: H.264 (libx264, yuv420p, low CRF) videos, 64x64 pixels at 10 fps
   by default; ids are 11-character YouTube-like strings drawn from the seed.
