@@ -9,10 +9,10 @@ already done (a changed config is recomputed). Figures and tables go to --figure
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +20,7 @@ from pathlib import Path
 from dkp.reporting.points import collect_points, series_points
 from dkp.reporting.tables import exit_counts_near
 from dkp.reporting.verdicts import Claim, write_verdicts
+from dkp.runtime.commands import CommandRunner
 from dkp.runtime.results import Results, read_results
 
 PY = sys.executable
@@ -46,21 +47,21 @@ SWEEPS = [
 ]
 # (output dir, checkpoint stage, budget fractions of the full model's GFLOPs) of the
 # early-exit curves: thresholds are chosen on validation for each budget, scored on test.
-# Wall-clock timing (best of 2 rounds, not dkp-exits' 5) is kept for the two main curves only:
-# at 5 rounds it took 70 % of these runs and the figures draw GFLOPs (`make bench` times models).
-TIMED = ["timing_repeats=2"]
+# Without dkp-exits' wall-clock timing: nothing here shows it (the figures draw GFLOPs, `make
+# bench` times the models side by side), and even at 2 rounds it took 60 % of these runs.
+UNTIMED = ["timing=false"]
 EXITS = [
-    ("early_exit", "early_exit", ["0.2", "0.35", "0.5", "0.7", "1.0"], TIMED),
+    ("early_exit", "early_exit", ["0.2", "0.35", "0.5", "0.7", "1.0"], UNTIMED),
     # dynamic DKP: the student, then the teacher's frames in steps, stopping on a score learned
     # on validation (the student's confidence alone cannot tell a fine-detail video it cannot
     # see from one it can), the teacher's frames chosen by the frame selector among 8
     ("dynamic_dkp", "dkp_adaptive", ["0.45", "0.5", "0.55", "0.6", "0.7", "0.8", "1.0"],
-     ["stop_score=learned", "frame_selector.enabled=true", "series=Dynamic DKP", *TIMED]),
+     ["stop_score=learned", "frame_selector.enabled=true", "series=Dynamic DKP", *UNTIMED]),
     # the same without the selector (coarse to fine), and with the papers' stopping score
     ("dynamic_dkp_c2f", "dkp_adaptive", ["0.5", "0.6", "0.7", "0.8", "1.0"],
-     ["stop_score=learned", "series='Dynamic DKP (no selector)'", "timing=false"]),
+     ["stop_score=learned", "series='Dynamic DKP (no selector)'", *UNTIMED]),
     ("dynamic_dkp_maxprob", "dkp_adaptive", ["0.5", "0.6", "0.7", "0.8", "1.0"],
-     ["frame_selector.enabled=true", "series='Dynamic DKP (max probability)'", "timing=false"]),
+     ["frame_selector.enabled=true", "series='Dynamic DKP (max probability)'", *UNTIMED]),
 ]  # fmt: skip
 # What the papers claim, checked on the results (paired bootstrap; see dkp.reporting.verdicts).
 CLAIMS = [
@@ -115,6 +116,15 @@ def _clock(seconds: float) -> str:
 
 
 PROGRESS = Progress(1)
+#: Commands run forked from this process once it has imported torch and Lightning, which
+#: saves each 4-5 s (dkp.runtime.commands); main()'s --no-fork makes each a fresh process.
+FORK = True
+
+
+@functools.cache
+def commands(fork: bool) -> CommandRunner:
+    """The runner of every command (built on first use: forking imports torch first)."""
+    return CommandRunner(fork)
 
 
 def run(args: list[str], log: Path) -> None:
@@ -122,8 +132,7 @@ def run(args: list[str], log: Path) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     print("  $", " ".join(args[2:] if args[1] == "-m" else args[1:]), flush=True)
     began = time.time()
-    with log.open("w") as f:
-        code = subprocess.call(args, stdout=f, stderr=subprocess.STDOUT)
+    code = commands(FORK)(args, log)
     if code:
         tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
         sys.exit(f"command failed ({code}); log {log}:\n{tail}")
@@ -217,7 +226,14 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="dkp-synthetic options, e.g. '--event-spacing 3' (with a --data of its own)",
     )
+    parser.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="run every command as a fresh process (each then imports torch anew: ~5 s)",
+    )
     args = parser.parse_args(argv)
+    global FORK
+    FORK = not args.no_fork
     runs = (args.runs or Path("outputs/curves" + ("-quick" if args.quick else ""))).resolve()
     figures = (args.figures or runs / "figures").resolve()
     data = args.data.resolve()
