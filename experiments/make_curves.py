@@ -9,7 +9,6 @@ already done (a changed config is recomputed). Figures and tables go to --figure
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import shlex
 import shutil
@@ -118,13 +117,7 @@ def _clock(seconds: float) -> str:
 PROGRESS = Progress(1)
 #: Commands run forked from this process once it has imported torch and Lightning, which
 #: saves each 4-5 s (dkp.runtime.commands); main()'s --no-fork makes each a fresh process.
-FORK = True
-
-
-@functools.cache
-def commands(fork: bool) -> CommandRunner:
-    """The runner of every command (built on first use: forking imports torch first)."""
-    return CommandRunner(fork)
+COMMANDS = CommandRunner()
 
 
 def run(args: list[str], log: Path) -> None:
@@ -132,7 +125,7 @@ def run(args: list[str], log: Path) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     print("  $", " ".join(args[2:] if args[1] == "-m" else args[1:]), flush=True)
     began = time.time()
-    code = commands(FORK)(args, log)
+    code = COMMANDS(args, log)
     if code:
         tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
         sys.exit(f"command failed ({code}); log {log}:\n{tail}")
@@ -232,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run every command as a fresh process (each then imports torch anew: ~5 s)",
     )
     args = parser.parse_args(argv)
-    global FORK
-    FORK = not args.no_fork
+    COMMANDS.fork = COMMANDS.fork and not args.no_fork
     runs = (args.runs or Path("outputs/curves" + ("-quick" if args.quick else ""))).resolve()
     figures = (args.figures or runs / "figures").resolve()
     data = args.data.resolve()

@@ -37,9 +37,6 @@ class CommandRunner:
 
     def __init__(self, fork: bool = True) -> None:
         self.fork = fork and can_fork()
-        if self.fork:
-            for name in HEAVY_MODULES:
-                importlib.import_module(name)
 
     def __call__(self, args: Sequence[str], log: Path) -> int:
         """Run ``args``, its stdout and stderr into ``log``; its exit status."""
@@ -47,6 +44,8 @@ class CommandRunner:
         if not self.fork or args[0] != sys.executable:
             with open(log, "w") as out:
                 return subprocess.call(args, stdout=out, stderr=subprocess.STDOUT)
+        for name in HEAVY_MODULES:  # once: later calls find them in sys.modules
+            importlib.import_module(name)
         sys.stdout.flush()
         sys.stderr.flush()
         context = multiprocessing.get_context("fork")
@@ -65,7 +64,7 @@ def _run_in_child(args: list[str], log: str) -> None:
     os.dup2(out.fileno(), 2)
     sys.stdout = sys.stderr = out
     if args[0] == "-m":
-        sys.argv = [args[1], *args[2:]]
+        sys.argv = args[1:]
         sys.path[0] = os.getcwd()
         runpy.run_module(args[1], run_name="__main__", alter_sys=True)
     else:

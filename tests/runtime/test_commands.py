@@ -23,7 +23,6 @@ os.environ["DKP_CHILD_WAS_HERE"] = "1"
 """
 
 SCRIPT = """
-import os
 import sys
 from pathlib import Path
 print("script", sys.argv, Path(sys.path[0]).name, __name__)
