@@ -51,15 +51,16 @@ SWEEPS = [
 UNTIMED = ["timing=false"]
 EXITS = [
     ("early_exit", "early_exit", ["0.2", "0.35", "0.5", "0.7", "1.0"], UNTIMED),
-    # dynamic DKP: the student, then the teacher's frames in steps, stopping on a score learned
-    # on validation (the student's confidence alone cannot tell a fine-detail video it cannot
-    # see from one it can), the teacher's frames chosen by the frame selector among 8
-    ("dynamic_dkp", "dkp_adaptive", ["0.45", "0.5", "0.55", "0.6", "0.7", "0.8", "1.0"],
+    # dynamic DKP: the student's frames, then the teacher's, in steps, stopping on a score
+    # learned on validation (the student's confidence alone cannot tell a fine-detail video it
+    # cannot see from one it can), the teacher's frames chosen by the frame selector among 8
+    ("dynamic_dkp", "dkp_adaptive",
+     ["0.3", "0.35", "0.4", "0.45", "0.5", "0.55", "0.6", "0.7", "0.8", "1.0"],
      ["stop_score=learned", "frame_selector.enabled=true", "series=Dynamic DKP", *UNTIMED]),
     # the same without the selector (coarse to fine), and with the papers' stopping score
-    ("dynamic_dkp_c2f", "dkp_adaptive", ["0.5", "0.6", "0.7", "0.8", "1.0"],
+    ("dynamic_dkp_c2f", "dkp_adaptive", ["0.4", "0.5", "0.6", "0.7", "0.8", "1.0"],
      ["stop_score=learned", "series='Dynamic DKP (no selector)'", *UNTIMED]),
-    ("dynamic_dkp_maxprob", "dkp_adaptive", ["0.5", "0.6", "0.7", "0.8", "1.0"],
+    ("dynamic_dkp_maxprob", "dkp_adaptive", ["0.4", "0.5", "0.6", "0.7", "0.8", "1.0"],
      ["frame_selector.enabled=true", "series='Dynamic DKP (max probability)'", *UNTIMED]),
 ]  # fmt: skip
 # What the papers claim, checked on the results (paired bootstrap; see dkp.reporting.verdicts).

@@ -28,8 +28,8 @@ from dkp.lightning.frame_classifier import FrameClassifierModule
 from dkp.models.dkp.dynamic import (
     dkp_checkpoint_probs,
     dynamic_dkp_inference,
-    teacher_frames_seen,
-    teacher_step_masks,
+    frames_seen,
+    step_masks,
 )
 from dkp.models.dkp.net import DKPNet, DKPOutput, video_logits
 from dkp.models.dkp.selector import FrameSelector
@@ -65,8 +65,9 @@ class DKPModule(VideoModule):
     stores, so ``DKPModule.load_from_checkpoint(path)`` needs neither file again.
 
     It is also :class:`~dkp.lightning.exiting.EarlyExiting` (dynamic DKP): checkpoint 0 is
-    the student alone, checkpoints 1..``exit_steps`` the DKP ensemble over more and more of
-    the teacher's frames (:mod:`dkp.models.dkp.dynamic`).
+    the student alone over more and more of its frames (``exit_student_steps`` checkpoints),
+    the next ``exit_steps`` the DKP ensemble over more and more of the teacher's frames
+    (:mod:`dkp.models.dkp.dynamic`).
 
     Loss = w_ensemble * NLL(video ensemble probabilities)
          + w_propagated * CE(mean propagated-student logits)
@@ -92,6 +93,7 @@ class DKPModule(VideoModule):
         distill_temperature: float = 4.0,
         cross_role: bool = False,
         exit_steps: int = 4,
+        exit_student_steps: int = 1,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         classes: list[str] | None = None,
@@ -131,9 +133,14 @@ class DKPModule(VideoModule):
             distill_temperature=distill_temperature,
             cross_role=cross_role,
             exit_steps=exit_steps,
+            exit_student_steps=exit_student_steps,
         )
         if exit_steps < 1:
             raise ValueError(f"model.exit_steps: at least 1 teacher step, got {exit_steps}")
+        if exit_student_steps < 1:
+            raise ValueError(
+                f"model.exit_student_steps: at least 1 student step, got {exit_student_steps}"
+            )
         self.net = DKPNet(
             instantiate(student),
             instantiate(teacher),
@@ -179,7 +186,12 @@ class DKPModule(VideoModule):
 
     @property
     def num_checkpoints(self) -> int:
-        return 1 + int(self.hparams.get("exit_steps", 4))
+        return self.student_steps + int(self.hparams.get("exit_steps", 4))
+
+    @property
+    def student_steps(self) -> int:
+        """Checkpoints of the student alone (1 in checkpoints older than the option)."""
+        return int(self.hparams.get("exit_student_steps", 1))
 
     def use_frame_selector(self, selector: FrameSelector | None, limit: int | None) -> None:
         """Dynamic DKP takes the teacher's frames best-first by ``selector`` (run on the
@@ -190,37 +202,38 @@ class DKPModule(VideoModule):
 
     def teacher_steps(self, batch: Batch) -> torch.Tensor:
         """The teacher frames each video has seen by each step ``(B, steps, N_t)``."""
-        steps = self.num_checkpoints - 1
+        steps = self.num_checkpoints - self.student_steps
         scores = (
             None if self.frame_selector is None else self.frame_selector.candidate_scores(batch)
         )
-        return teacher_step_masks(batch.teacher_mask, steps, scores, self.teacher_limit)
+        return step_masks(batch.teacher_mask, steps, scores, self.teacher_limit)
 
     def checkpoint_costs(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """GMACs ``(B, K)`` of stopping each video at each checkpoint (the student alone, then
+        """GMACs ``(B, K)`` of stopping each video at each checkpoint (each student step, then
         each teacher step) and the (student, teacher) frames ``(B, K, 2)`` run by then. The
         frame selector, where used, runs once on every candidate after the student."""
         model = self.cost_model()
         n_s, _ = frame_counts(batch)
-        steps = self.num_checkpoints - 1
-        seen = teacher_frames_seen(batch.teacher_mask, steps, self.teacher_limit).tolist()
+        steps = self.num_checkpoints - self.student_steps
+        student = frames_seen(batch.student_mask, self.student_steps).tolist()
+        seen = frames_seen(batch.teacher_mask, steps, self.teacher_limit).tolist()
         selector = [c * self.selector_gmacs for c in batch.teacher_mask.sum(dim=1).tolist()]
-        frames = np.asarray(
-            [[[s, 0]] + [[s, t] for t in ts] for s, ts in zip(n_s, seen, strict=True)]
-        )
+        rows = list(zip(n_s, student, seen, selector, strict=True))
+        frames = np.asarray([[[s, 0] for s in ss] + [[n, t] for t in ts] for n, ss, ts, _ in rows])
         gflops = [
-            [s * model.student_frame] + [model.video(s, t) + c for t in ts]
-            for s, ts, c in zip(n_s, seen, selector, strict=True)
+            [s * model.student_frame for s in ss] + [model.video(n, t) + c for t in ts]
+            for n, ss, ts, c in rows
         ]
         return np.asarray(gflops, np.float64), frames.astype(np.float64)
 
     def checkpoint_scores(self, batch: Batch) -> CheckpointScores:
         masks = self.teacher_steps(batch)
-        probs = dkp_checkpoint_probs(self.net, batch, self.num_checkpoints - 1, masks)
+        steps = self.num_checkpoints - self.student_steps
+        probs = dkp_checkpoint_probs(self.net, batch, steps, masks, self.student_steps)
         return CheckpointScores(probs, *self.checkpoint_costs(batch))
 
     def infer(self, batch: Batch, policy: ExitPolicy) -> ExitOutput:
-        out = dynamic_dkp_inference(self.net, batch, policy, self.teacher_steps)
+        out = dynamic_dkp_inference(self.net, batch, policy, self.teacher_steps, self.student_steps)
         gflops, _ = self.checkpoint_costs(batch)
         out.gflops = torch.from_numpy(gflops[np.arange(len(batch)), out.exit_index.numpy()])
         return out

@@ -59,7 +59,36 @@ def test_a_frame_selector_orders_and_limits_the_teacher_frames_and_is_costed():
     np.testing.assert_allclose(out.gflops.numpy(), gflops[:, -1])
 
 
-@pytest.mark.parametrize(("field", "value"), [("exit_steps", 0), ("exit_steps", -1)])
+def test_student_steps_cost_only_the_student_frames_seen_then_the_teacher_steps():
+    dkp = module(exit_steps=2, exit_student_steps=2)
+    batch = make_batch(videos=3, n_s=4, n_t=4)
+    batch.student_mask[2, 3] = False  # a video with 3 student frames: steps of 2 and 3
+    assert dkp.num_checkpoints == 4
+    gflops, frames = dkp.checkpoint_costs(batch)
+    cost = dkp.cost_model()
+    assert frames[2].tolist() == [[2, 0], [3, 0], [3, 2], [3, 4]]
+    assert frames[0, :, 0].tolist() == [2, 4, 4, 4]
+    assert gflops[2].tolist() == pytest.approx(
+        [2 * cost.student_frame, 3 * cost.student_frame, cost.video(3, 2), cost.video(3, 4)]
+    )
+    offline = dkp.checkpoint_scores(batch)
+    assert offline.probs.shape == (3, 4, 5)
+    out = dkp.infer(batch, ExitPolicy.of(0.0, 4))  # everyone stops at the first student step
+    assert out.exit_index.tolist() == [0, 0, 0]
+    torch.testing.assert_close(out.probs, offline.probs[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.gflops.numpy(), gflops[:, 0])
+
+
+def test_a_checkpoint_without_the_student_steps_option_keeps_one_student_checkpoint():
+    dkp = module(exit_steps=2)
+    del dkp.hparams["exit_student_steps"]  # as saved before the option existed
+    assert dkp.student_steps == 1 and dkp.num_checkpoints == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("exit_steps", 0), ("exit_steps", -1), ("exit_student_steps", 0)],
+)
 def test_bad_dynamic_options_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"model.{field}"):
         module(**{field: value})

@@ -12,7 +12,7 @@ from dkp.models.dkp.dynamic import (
     coarse_to_fine,
     dkp_checkpoint_probs,
     dynamic_dkp_inference,
-    teacher_step_masks,
+    step_masks,
 )
 from dkp.models.early_exit.policy import ExitPolicy
 from dkp.models.frame_net import FrameNet, masked_mean
@@ -62,21 +62,21 @@ def test_teacher_frames_are_added_coarse_to_fine(count, order):
 
 def test_each_step_sees_a_growing_share_of_each_videos_real_teacher_frames():
     mask = torch.tensor([[True] * 4, [True, True, True, False], [True, False, False, False]])
-    steps = teacher_step_masks(mask, 4)
+    steps = step_masks(mask, 4)
     assert steps.sum(2).tolist() == [[1, 2, 3, 4], [1, 2, 3, 3], [1, 1, 1, 1]]
     assert steps[0].long().tolist() == [[0, 1, 0, 0], [0, 1, 0, 1], [1, 1, 0, 1], [1, 1, 1, 1]]
     assert not (steps & ~mask[:, None]).any()  # never a padded frame
     assert (steps[:, :-1] <= steps[:, 1:]).all()  # nested: a step only adds frames
-    assert teacher_step_masks(mask, 2).sum(2).tolist() == [[2, 4], [2, 3], [1, 1]]
+    assert step_masks(mask, 2).sum(2).tolist() == [[2, 4], [2, 3], [1, 1]]
 
 
 def test_scored_steps_take_the_best_frames_first_and_at_most_limit():
     mask = torch.tensor([[True] * 4, [True, True, True, False]])
     scores = torch.tensor([[0.1, 0.9, 0.5, 0.2], [0.3, 0.3, 0.3, 9.0]])  # 9.0: padding
-    steps = teacher_step_masks(mask, 2, scores, limit=2)
+    steps = step_masks(mask, 2, scores, limit=2)
     assert steps[0].long().tolist() == [[0, 1, 0, 0], [0, 1, 1, 0]]
     assert steps[1].long().tolist() == [[0, 1, 0, 0], [1, 1, 0, 0]]  # ties: coarse to fine
-    every = teacher_step_masks(mask, 4, scores)
+    every = step_masks(mask, 4, scores)
     assert every.sum(2).tolist() == [[1, 2, 3, 4], [1, 2, 3, 3]]
     assert every[0, 2].long().tolist() == [0, 1, 1, 1]
 
@@ -133,3 +133,37 @@ def test_thresholds_zero_and_above_one_stop_everyone_first_and_last():
     everyone = dynamic_dkp_inference(net, batch, ExitPolicy.of(1.01, 3))
     assert everyone.exit_index.tolist() == [2] * 6
     torch.testing.assert_close(everyone.probs, net(batch).video_probs, rtol=1e-5, atol=1e-6)
+
+
+@torch.no_grad()
+def test_student_steps_add_the_students_frames_coarse_to_fine_and_run_each_once():
+    net, batch = tiny_dkp(), make_batch(n_s=4, n_t=4)
+    offline = dkp_checkpoint_probs(net, batch, 2, student_steps=2)
+    frame_probs = net(batch).student_logits.softmax(-1)
+    half = torch.zeros_like(batch.student_mask)
+    half[:, [1, 3]] = True  # coarse to fine over 4 frames: 1, 3, then 0 and 2
+    torch.testing.assert_close(offline[:, 0], masked_mean(frame_probs, half))
+    torch.testing.assert_close(offline[:, 1], masked_mean(frame_probs, batch.student_mask))
+    torch.testing.assert_close(offline[:, 2:], dkp_checkpoint_probs(net, batch, 2)[:, 1:])
+    conf = offline.max(2).values
+    t0 = conf[:, 0].sort().values[-3].item()  # 3 videos stop on 2 student frames
+    policy = ExitPolicy.of([t0, 1.01, 1.01], 4)
+    frames_run = []
+    hook = net.student.backbone.register_forward_hook(
+        lambda _m, i, _o: frames_run.append(len(i[0]))
+    )
+    try:
+        out = dynamic_dkp_inference(net, batch, policy, student_steps=2)
+    finally:
+        hook.remove()
+    expected = policy.exits(offline)
+    assert out.exit_index.tolist() == expected.tolist()
+    assert sorted(out.exit_index.tolist()) == [0, 0, 0, 3, 3, 3]
+    assert frames_run == [6 * 2, 3 * 2]  # 6 videos x 2 frames, then 3 videos x 2 more
+    torch.testing.assert_close(out.probs, offline[torch.arange(6), expected], rtol=1e-5, atol=1e-6)
+
+
+def test_dynamic_dkp_needs_a_teacher_checkpoint_after_the_student_steps():
+    net, batch = tiny_dkp(), make_batch()
+    with pytest.raises(ValueError, match="thresholds: dynamic DKP has 2 student checkpoints"):
+        dynamic_dkp_inference(net, batch, ExitPolicy.of(0.5, 2), student_steps=2)
