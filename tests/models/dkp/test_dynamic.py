@@ -1,6 +1,9 @@
 """Dynamic DKP: the student first, then the teacher's frames step by step, only for the
 videos not stopped yet, each teacher frame run once."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -27,6 +30,17 @@ def tiny_dkp() -> DKPNet:
         return FrameNet(build_backbone("resnet18", base_width=width, layers=[1, 1, 1, 1]), C)
 
     return DKPNet(frame_net(8), frame_net(16), {"dim": 32, "heads": 4}, {"hidden": 16}).eval()
+
+
+@contextmanager
+def frames_run_by(module: torch.nn.Module) -> Iterator[list[int]]:
+    """The number of frames in each forward call of ``module`` while inside the block."""
+    calls: list[int] = []
+    hook = module.register_forward_hook(lambda _m, i, _o: calls.append(len(i[0])))
+    try:
+        yield calls
+    finally:
+        hook.remove()
 
 
 def make_batch(videos: int = 6, n_s: int = 4, n_t: int = 2) -> Batch:
@@ -109,14 +123,8 @@ def test_dynamic_dkp_runs_each_teacher_frame_once_and_only_for_running_videos():
     t0 = conf[:, 0].sort().values[-2].item()
     t1 = conf[:, 1][conf[:, 0] < t0].sort().values[-2].item()
     policy = ExitPolicy.of([t0, t1], steps + 1)
-    frames_run = []
-    hook = net.teacher.backbone.register_forward_hook(
-        lambda _m, i, _o: frames_run.append(len(i[0]))
-    )
-    try:
+    with frames_run_by(net.teacher.backbone) as frames_run:
         out = dynamic_dkp_inference(net, batch, policy)
-    finally:
-        hook.remove()
     expected = policy.exits(offline)
     assert out.exit_index.tolist() == expected.tolist()
     assert sorted(out.exit_index.tolist()) == [0, 0, 1, 1, 2, 2]
@@ -148,14 +156,8 @@ def test_student_steps_add_the_students_frames_coarse_to_fine_and_run_each_once(
     conf = offline.max(2).values
     t0 = conf[:, 0].sort().values[-3].item()  # 3 videos stop on 2 student frames
     policy = ExitPolicy.of([t0, 1.01, 1.01], 4)
-    frames_run = []
-    hook = net.student.backbone.register_forward_hook(
-        lambda _m, i, _o: frames_run.append(len(i[0]))
-    )
-    try:
+    with frames_run_by(net.student.backbone) as frames_run:
         out = dynamic_dkp_inference(net, batch, policy, student_steps=2)
-    finally:
-        hook.remove()
     expected = policy.exits(offline)
     assert out.exit_index.tolist() == expected.tolist()
     assert sorted(out.exit_index.tolist()) == [0, 0, 0, 3, 3, 3]
