@@ -3,7 +3,8 @@ again, by the same sweeps, on a second validation and test split drawn independe
 generator seed), and every point compared with the first split's.
 
 The bootstrap interval of a point estimates this move from one split; this measures it. Writes
-``--out/figures/split_shift.{md,csv}`` and prints the summary.
+``--out/figures/split_shift.{md,csv}``, the claims decided again on the second split
+(``--out/figures/verdicts.{md,csv}``, as `make curves` writes them), and prints the summary.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import sys
 from pathlib import Path
 
 import make_curves
-from make_curves import EXITS, PY, SWEEPS, evaluate, run, trained_checkpoints
+from make_curves import CLAIMS, EXITS, PY, SWEEPS, evaluate, run, trained_checkpoints
 
 from dkp.data.synthetic.config import SyntheticConfig
 from dkp.reporting.point_shift import ShiftSummary, pair_points, write_shift_table
-from dkp.reporting.points import collect_points
+from dkp.reporting.points import collect_points, series_points
+from dkp.reporting.verdicts import write_verdicts
 
 EXIT_NAMES = {name for name, *_ in EXITS}
 
@@ -52,10 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     second, _ = collect_points([out / "sweeps"])
     shifts = pair_points(first, runs / "sweeps", second, out / "sweeps")
     write_shift_table(shifts, out / "figures", "split_shift")
+    verdicts = write_verdicts(CLAIMS, series_points(second), out / "figures")
     print(f"all points: {ShiftSummary.of(shifts).line()}")
     fixed = [s for s in shifts if s.place.split("/")[0] not in EXIT_NAMES]
     print(f"fixed-cost points (the sweeps): {ShiftSummary.of(fixed).line()}")
-    print(f"table: {out / 'figures' / 'split_shift.md'}")
+    print(
+        f"table: {out / 'figures' / 'split_shift.md'}; verdicts on the second split: {verdicts[-1]}"
+    )
     return 0
 
 
