@@ -139,13 +139,16 @@ def test_dynamic_dkp_with_a_frame_selector(stages, tiny_dataset, tmp_path):
     plain = module_cost(stages["dkp"].last_checkpoint, n_s=4, n_t=2)
     assert plain < full.cost.gflops < 1.1 * plain  # the selector: a few % on top
     table = (tmp_path / "checkpoints.md").read_text().splitlines()
-    assert [row.split(" | ")[1] for row in table[2:7]] == [
+    assert [row.split(" | ")[1] for row in table[2:10]] == [
+        "1.0, 0.0",
+        "2.0, 0.0",
+        "3.0, 0.0",
         "4.0, 0.0",
         "4.0, 1.0",
         "4.0, 1.0",
         "4.0, 2.0",
         "4.0, 2.0",
-    ]  # 4 steps over the best 2 candidates
+    ]  # the 4 student frames in 4 steps, then 4 teacher steps over the best 2 candidates
 
 
 def module_cost(ckpt: str, n_s: int, n_t: int) -> float:
