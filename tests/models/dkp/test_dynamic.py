@@ -1,5 +1,5 @@
-"""Dynamic DKP: the student first, then the teacher's frames step by step, only for the
-videos not stopped yet, each teacher frame run once."""
+"""Dynamic DKP: the student's frames, then the teacher's, step by step, only for the videos
+not stopped yet, each frame run once."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
