@@ -110,7 +110,7 @@ class VideoDataModule(pl.LightningDataModule):
         self._manifest = _loaded("data.prepared", Manifest.load, prepared)
         self._check_report = _loaded("data.exclude_report", CheckReport.load, exclude_report)
         self.record_sets: dict[str, RecordSet] = {}
-        self.datasets: dict[str, VideoClipDataset] = {}
+        self.datasets: dict[tuple[str, bool], VideoClipDataset] = {}
         self._train_position: dict[str, int] = {}
         self._train_loader: ResumableLoader | None = None
 
@@ -180,24 +180,28 @@ class VideoDataModule(pl.LightningDataModule):
             self.record_sets[name] = self._load(name)
         return self.record_sets[name]
 
-    def dataset(self, name: str) -> VideoClipDataset:
-        """The dataset of split ``name``, built on first use."""
-        if name not in self.datasets:
-            self.datasets[name] = VideoClipDataset(
+    def dataset(self, name: str, training: bool | None = None) -> VideoClipDataset:
+        """The dataset of split ``name``, built on first use: sampled and augmented as for
+        training if ``training`` (default: for the train split alone), else as for evaluation."""
+        training = name == "train" if training is None else training
+        if (name, training) not in self.datasets:
+            self.datasets[name, training] = VideoClipDataset(
                 self.records(name).records,
                 self.sampling,
                 self.reader,
                 student_size=self.student_size,
                 teacher_size=self.teacher_size,
-                training=name == "train",
+                training=training,
                 hflip=self.hflip,
-                views=None if name == "train" else self.views,
+                views=None if training else self.views,
             )
-        return self.datasets[name]
+        return self.datasets[name, training]
 
-    def _loader(self, name: str, batch_size: int, loader: type = DataLoader, **kw) -> DataLoader:
+    def _loader(
+        self, name: str, batch_size: int, loader: type = DataLoader, training: bool = False, **kw
+    ) -> DataLoader:
         return loader(
-            self.dataset(name),
+            self.dataset(name, training),
             batch_size=batch_size,
             num_workers=self.num_workers,
             collate_fn=functools.partial(collate_clips, num_classes=self.num_classes),
@@ -207,16 +211,17 @@ class VideoDataModule(pl.LightningDataModule):
             **kw,
         )
 
-    def _eval_loader(self, name: str) -> DataLoader:
-        """In a distributed run each process scores its own shard; no video is repeated."""
+    def eval_dataloader(self, name: str) -> DataLoader:
+        """Split ``name`` (the train split too) read for evaluation: every video once, in order.
+        In a distributed run each process scores its own shard; no video is repeated."""
         sharded = world()[1] > 1
-        sampler = ShardSampler(self.dataset(name)) if sharded else None
+        sampler = ShardSampler(self.dataset(name, training=False)) if sharded else None
         return self._loader(name, self.eval_batch_size, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled per (seed, epoch), resumable mid-epoch (:mod:`.sampling.batch_order`)."""
         sampler = ResumableSampler(self.dataset("train"))
-        loader = self._loader("train", self.batch_size, ResumableLoader, sampler=sampler)
+        loader = self._loader("train", self.batch_size, ResumableLoader, True, sampler=sampler)
         if self._train_position:
             loader.load_state_dict(self._train_position)
             self._train_position = {}
@@ -233,10 +238,10 @@ class VideoDataModule(pl.LightningDataModule):
         self._train_position = dict(state)
 
     def val_dataloader(self) -> DataLoader:
-        return self._eval_loader("val")
+        return self.eval_dataloader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._eval_loader("test")
+        return self.eval_dataloader("test")
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict", self.eval_batch_size)

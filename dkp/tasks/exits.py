@@ -60,11 +60,9 @@ def load_batches(
     datamodule = build_object(data, sampling=config)
     datamodule.adapt_to(module)
     datamodule.prepare_data()
-    loaders = {"val": datamodule.val_dataloader, "test": datamodule.test_dataloader}
     out, records = {}, {}
     for split in dict.fromkeys(splits):
-        datamodule.setup("validate" if split == "val" else "test")
-        out[split] = [b for b in loaders[split]() if len(b)]
+        out[split] = [b for b in datamodule.eval_dataloader(split) if len(b)]
         records[split] = datamodule.records(split)
     return out, records
 
@@ -76,7 +74,9 @@ def fit_frame_selector(
     whether it lies inside one of its video's annotated action segments (``records``)."""
     segments = {r.video_id: r.segments for r in records.records}
     if not any(segments.values()):
-        raise ValueError("frame_selector: the select_split's annotations have no action segments")
+        raise ValueError(
+            f"frame_selector.split: the {cfg.split} split's annotations have no action segments"
+        )
     frames, inside = [], []
     for batch in batches:
         for b, video_id in enumerate(batch.video_ids):
@@ -161,12 +161,14 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
         any("thresholds" not in p for p in points) or cfg.stop_score == "learned" or selecting
     )
     splits = [cfg.split, cfg.select_split] if needs_select else [cfg.split]
+    if selecting:
+        splits.append(cfg.frame_selector.split)
     overrides = OmegaConf.to_container(cfg.sampling, resolve=True) if cfg.get("sampling") else {}
     if selecting:
         overrides["n_t"] = int(cfg.frame_selector.candidates)
     batches, records = load_batches(module, cfg.data, splits, overrides)
     if selecting:
-        split = cfg.select_split
+        split = cfg.frame_selector.split
         selector = fit_frame_selector(batches[split], records[split], cfg.frame_selector)
         limit = cfg.frame_selector.limit or module.sampling_config().get("n_t")
         module.use_frame_selector(selector, limit)

@@ -88,6 +88,13 @@ def test_training_sampling_is_random_and_eval_is_not(tiny_dataset):
     b = train[0].teacher_times
     assert not np.allclose(a, b)
     np.testing.assert_array_equal(val[0].teacher_times, val[0].teacher_times)
+    # The train split read for evaluation (dkp-exits fitting on it): every video once, in
+    # order, sampled as the val split is, beside the training dataset, not in place of it.
+    videos = [vid for b in dm.eval_dataloader("train") for vid in b.video_ids]
+    assert videos == [r.video_id for r in dm.records("train").records]
+    fixed = dm.dataset("train", training=False)
+    np.testing.assert_array_equal(fixed[0].teacher_times, fixed[0].teacher_times)
+    assert dm.dataset("train").training and not fixed.training
 
 
 def test_corrupt_and_missing_videos(tiny_dataset, tmp_path, caplog):

@@ -6,6 +6,7 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -149,6 +150,24 @@ def test_dynamic_dkp_with_a_frame_selector(stages, tiny_dataset, tmp_path):
         "4.0, 2.0",
         "4.0, 2.0",
     ]  # the 4 student frames in 4 steps, then 4 teacher steps over the best 2 candidates
+
+
+def test_the_frame_selector_can_be_fitted_on_the_train_split(stages, tiny_dataset, tmp_path):
+    """It reads pixels alone, so the models' train split may fit it: another selector, so
+    other teacher frames, while thresholds and the stopping score stay fitted on val."""
+    overrides = [f"ckpt_path={stages['dkp'].last_checkpoint}", "timing=false",
+                 "frame_selector.enabled=true", "frame_selector.candidates=4",
+                 "frame_selector.epochs=2", "budget_fraction=0.9"]  # fmt: skip
+    scores = {}
+    for split in ("val", "train"):
+        out = tmp_path / split
+        cfg = compose_config("exits", [*overrides, f"frame_selector.split={split}"], out,
+                             tiny_dataset)  # fmt: skip
+        point = run_job(cfg, exits)
+        assert point.exits.select_split == "val"
+        scores[split] = np.load(out / "scores.npz")["probs"]
+    assert scores["val"].shape == scores["train"].shape
+    assert not np.allclose(scores["val"], scores["train"])
 
 
 def module_cost(ckpt: str, n_s: int, n_t: int) -> float:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 #: Bump when the rendering changes: a copy written by another version is then refused by
 #: :func:`~dkp.data.synthetic.writer.ensure_dataset` (``dkp-synthetic --force`` replaces it).
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 ANNOTATION_NAME = "activity_net.v1-3.min.json"
 MANIFEST_NAME = "manifest.json"
 VIDEO_DIR = "videos"
@@ -66,7 +66,8 @@ class SyntheticConfig:
     """Every parameter of the generator; the manifest records them all.
 
     Durations are in seconds. ``videos_per_class`` counts, per subset (training, validation,
-    testing), the videos whose primary label is each class.
+    testing), the videos whose primary label is each class. The validation split fits what
+    is chosen after training (exit thresholds, stopping scores, the frame selector).
     """
 
     seed: int = 0
@@ -76,7 +77,7 @@ class SyntheticConfig:
     fine_classes: int = 4
     brief_classes: int = 4
     coarse_classes: int = 4
-    videos_per_class: tuple[int, int, int] = (40, 12, 72)
+    videos_per_class: tuple[int, int, int] = (40, 24, 72)
     min_duration: float = 5.0
     max_duration: float = 60.0
     short_duration: float = 24.0  # shorter videos are mostly filled by the action

@@ -66,14 +66,26 @@ def _video_ids(seed: int, count: int) -> list[str]:
     return ids
 
 
-def _assignments(config: SyntheticConfig) -> list[tuple[str, str]]:
-    """``(subset, primary label)`` per video index: subsets in order, classes interleaved."""
-    names = [name for name, _ in class_groups(config)]
-    out = []
-    for subset, per_class in zip(SUBSETS, config.videos_per_class, strict=True):
-        for _ in range(per_class):
-            out.extend((subset, name) for name in names)
-    return out
+def _stratum(config: SyntheticConfig, index: int) -> tuple[int, int, int, int]:
+    """``(subset, class, rank, count)`` of video ``index`` (subsets in order, classes
+    interleaved): it is the ``rank``-th of the ``count`` videos of that primary class there."""
+    c = config.num_classes
+    for subset, per_class in enumerate(config.videos_per_class):
+        if index < per_class * c:
+            return subset, index % c, index // c, per_class
+        index -= per_class * c
+    raise IndexError(f"video {index} is beyond the dataset's {config.num_videos}")
+
+
+def _duration(rng: np.random.Generator, config: SyntheticConfig, index: int) -> float:
+    """Log-uniform between the shortest and longest duration, stratified: the ``n`` videos of
+    a class in a subset fall one in each ``1/n`` of that range (in an order drawn from the
+    seed), so no split holds more long, hard videos of a class than another by chance."""
+    subset, label, rank, count = _stratum(config, index)
+    order = np.random.default_rng([config.seed, 2, subset, label]).permutation(count)
+    share = (order[rank] + rng.random()) / count
+    log_lo, log_hi = math.log(config.min_duration), math.log(config.max_duration)
+    return math.exp(log_lo + share * (log_hi - log_lo))
 
 
 def _place_segment(
@@ -152,12 +164,12 @@ def _background_params(rng: np.random.Generator, config: SyntheticConfig) -> dic
 
 def plan_video(config: SyntheticConfig, index: int, video_id: str | None = None) -> VideoPlan:
     """The plan of video ``index``, drawn from its own RNG seeded by ``(seed, index)``."""
-    subset, label = _assignments(config)[index]
+    subset_number, class_number, _, _ = _stratum(config, index)
+    subset, label = SUBSETS[subset_number], class_groups(config)[class_number][0]
     if video_id is None:
         video_id = _video_ids(config.seed, config.num_videos)[index]
     rng = np.random.default_rng([config.seed, 1, index])
-    log_lo, log_hi = math.log(config.min_duration), math.log(config.max_duration)
-    duration = math.exp(rng.uniform(log_lo, log_hi))
+    duration = _duration(rng, config, index)
     num_frames = max(round(duration * config.fps), 2 * config.event_frames + 2)
     short = num_frames < config.short_duration * config.fps
 
