@@ -2,7 +2,7 @@
 
 ``make curves`` trains and evaluates on it, on 2 CPU cores, in minutes; no download is needed.
 ``dkp-synthetic --out DIR`` writes, in one to two minutes on
-2 cores (49 MB on disk for the default 1,488 videos, 9.0 hours of video):
+2 cores (60 MB for the default 1,632 videos, 10.0 hours of video):
 
 * ``DIR/videos/v_<id>.mp4``: H.264 (libx264, yuv420p, low CRF) videos, 64x64 pixels at 10 fps
   by default; ids are 11-character YouTube-like strings drawn from the seed.
@@ -41,15 +41,17 @@ where many classes show at a glance):
   segment, about once per 2 s of it (``event_spacing``), each time at a random moment of
   its own slot and never merging with the next. A longer action holds more flashes, as a
   fine texture is on screen for longer; most of the action shows none, so the evenly
-  spaced frames of a whole video hit a flash in 12 % of the default brief-event videos with
-  1 frame, 29 % with 4, 54 % with 8, 73 % with 16 and 87 % with 32 (``plan.event_hit_share``
+  spaced frames of a whole video hit a flash in 9 % of the default brief-event videos with
+  1 frame, 30 % with 4, 48 % with 8, 71 % with 16 and 86 % with 32 (``plan.event_hit_share``
   on the default dataset's plans): the teacher's few frames miss most flashes, the student's
   many catch them.
 * **Coarse colour** classes (default 4): the flat object is tinted (blue, yellow, pink,
   green), beyond the background's chroma range and far weaker than the flashes. Colour
   survives any downscale, so both networks see it in any frame of the action: here the
   student's many frames find a short action in a long video more often than the teacher's few.
-* **Untrimmed** like ActivityNet: durations are log-uniform in [5, 60] s. Videos shorter than
+* **Untrimmed** like ActivityNet: durations are log-uniform in [5, 60] s, stratified (each
+  class's videos in a subset fall one in each equal share of that range, so no split is
+  harder than another by the chance of its durations). Videos shorter than
   24 s are mostly (70-95 %) filled by the action; longer ones contain it in one segment of
   U(4, 8) s at a random place, the rest is background. So short videos are easy and long ones
   hide short actions, which is where sampling one frame every r seconds beats sampling a fixed
@@ -61,8 +63,9 @@ where many classes show at a glance):
 * **Multi-label**: a fraction (default 3 %) of the videos has two segments of two different
   classes, in two halves of the video (ActivityNet has a few 2-label videos).
 * **Balanced**: every class is the primary label of the same number of videos per subset
-  (default 40 training, 12 validation, 72 testing: 1,488 videos; 864 test videos, so that
-  one draw of test videos moves a curve point by about 1 mAP).
+  (default 40 training, 24 validation, 72 testing: 1,632 videos; 864 test videos, so that
+  one draw of test videos moves a curve point by about 1 mAP, and 288 validation videos to
+  fit the exit thresholds, stopping scores and frame selector on).
 
 Frame ``i`` covers ``[i / fps, (i + 1) / fps)``; segments start and end on frame boundaries.
 The JSON durations are the written files' durations as PyAV measures them.
