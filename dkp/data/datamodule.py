@@ -221,7 +221,9 @@ class VideoDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Shuffled per (seed, epoch), resumable mid-epoch (:mod:`.sampling.batch_order`)."""
         sampler = ResumableSampler(self.dataset("train"))
-        loader = self._loader("train", self.batch_size, ResumableLoader, True, sampler=sampler)
+        loader = self._loader(
+            "train", self.batch_size, ResumableLoader, training=True, sampler=sampler
+        )
         if self._train_position:
             loader.load_state_dict(self._train_position)
             self._train_position = {}

@@ -161,10 +161,9 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
         any("thresholds" not in p for p in points) or cfg.stop_score == "learned" or selecting
     )
     splits = [cfg.split, cfg.select_split] if needs_select else [cfg.split]
-    if selecting:
-        splits.append(cfg.frame_selector.split)
     overrides = OmegaConf.to_container(cfg.sampling, resolve=True) if cfg.get("sampling") else {}
     if selecting:
+        splits.append(cfg.frame_selector.split)
         overrides["n_t"] = int(cfg.frame_selector.candidates)
     batches, records = load_batches(module, cfg.data, splits, overrides)
     if selecting:
