@@ -235,9 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     sweeps = [s for s in SWEEPS if not args.quick or s[0] in QUICK["sweeps"]]
     frame_videos = 2 if args.quick else 4
     # dataset; per seed: trainings, sweeps, exit curves; curves (1 or 2); frame figures, coverage,
-    # teacher frame choice
+    # class groups, teacher frame choice
     per_seed = len(STAGES) + len(sweeps) + len(EXITS)
-    PROGRESS.total = 1 + args.seeds * per_seed + (1 if args.quick else 2) + 3
+    PROGRESS.total = 1 + args.seeds * per_seed + (1 if args.quick else 2) + 4
 
     print(f"[1/5] embedded dataset in {data}", flush=True)
     synthetic = [PY, "-m", "dkp.cli.synthetic", "--out", str(data), *shlex.split(args.synthetic)]
@@ -266,7 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     points, _ = collect_points(sorted({*s1, *s2}))
     verdicts = write_verdicts(CLAIMS, series_points(points), figures)
     print(f"    verdicts: {verdicts[-1]}", flush=True)
-    print("[5/5] exit tables, example figures, sampling coverage, teacher frame choice", flush=True)
+    print(
+        "[5/5] exit tables, example figures, sampling coverage, class groups, teacher frame choice",
+        flush=True,
+    )
     exit_counts_near(exit_points, figures, fraction=0.5)
     for name, *_ in EXITS:  # each checkpoint alone, and the oracle's floor on any stopping rule
         for kind in ("md", "csv"):
@@ -280,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     coverage = [PY, str(Path(__file__).with_name("sampling_coverage.py")), "--data", str(data)]
     coverage += ["--ckpt", first_ckpts["dkp_adaptive"], "--out", str(figures / "coverage.md")]
     run(coverage, runs / "logs" / "coverage.log")
+    # what each fixed-cost point trades: mAP per class group, top-1 on short and long videos
+    fixed_cost = [str(d) for d in s1 if d.name in ("teacher", "student") or d.name[:4] == "dkp_"]
+    groups = [PY, str(Path(__file__).with_name("class_groups.py")), "--data", str(data)]
+    groups += ["--out", str(figures / "class_groups.md"), *fixed_cost]
+    run(groups, runs / "logs" / "class_groups.log")
     # dynamic DKP's first teacher frame: the middle one, the student's choice, an oracle's
     choice = [PY, str(Path(__file__).with_name("teacher_frame_choice.py")), "--data", str(data)]
     choice += ["--ckpt", first_ckpts["dkp_adaptive"], "--out"]

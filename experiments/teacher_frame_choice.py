@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dkp.evaluation.bootstrap import interval, map_replicates, replicate_weights, top1_replicates
+from dkp.evaluation.bootstrap import map_replicates, replicate_weights, top1_replicates
 from dkp.lightning import load_module
 from dkp.models.dkp.dynamic import coarse_to_fine
 from dkp.models.dkp.selector import nearest_frames
-from dkp.reporting.tables import markdown_table, write_table
+from dkp.reporting.tables import interval_cell, markdown_table, write_table
 from dkp.runtime.config import compose
 from dkp.tasks.exits import fit_frame_selector, load_batches
 
@@ -117,8 +117,8 @@ def table(scores: dict[str, np.ndarray], replicates: int) -> tuple[list[str], li
         maps = map_replicates(probs, target, np.vstack([np.ones(len(target)), weights]))
         top1 = top1_replicates(probs, target, np.vstack([np.ones(len(target)), weights]))
         cells = [label, str(frames), f"{np.mean(scores[cost]):.4f}"]
-        cells += [_cell(100 * maps), _cell(100 * top1)]
-        cells.append("" if middle is None else _cell(100 * (maps - middle), sign="+"))
+        cells += [interval_cell(100 * maps), interval_cell(100 * top1)]
+        cells.append("" if middle is None else interval_cell(100 * (maps - middle), sign="+"))
         middle = maps if middle is None else middle
         out.append(cells)
     header = ["teacher frames fused", "frames", "GFLOPs", "mAP (%)", "top-1 (%)",
@@ -128,12 +128,6 @@ def table(scores: dict[str, np.ndarray], replicates: int) -> tuple[list[str], li
 
 def _single(scores: dict[str, np.ndarray], index: np.ndarray) -> np.ndarray:
     return scores["single"][np.arange(len(index)), index]
-
-
-def _cell(values: np.ndarray, sign: str = "") -> str:
-    """The full-set value (first) and the 95 % interval of the bootstrap replicates (rest)."""
-    lo, hi = interval(values[1:])
-    return f"{values[0]:{sign}.1f} [{lo:{sign}.1f}, {hi:{sign}.1f}]"
 
 
 def main(argv: list[str] | None = None) -> int:

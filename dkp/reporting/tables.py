@@ -9,6 +9,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from dkp.evaluation.bootstrap import interval
 from dkp.runtime.atomic import write_text
 from dkp.runtime.results import Results
 
@@ -52,7 +55,16 @@ def _cell(x: float, digits: int) -> str:
     return "–" if math.isnan(x) else f"{x:.{digits}f}"
 
 
-def _shown_path(source: str, base: Path) -> str:
+def interval_cell(values: np.ndarray, sign: str = "") -> str:
+    """``"v [lo, hi]"``: the full-set value (first) and the 95 % interval of the bootstrap
+    replicates (the rest), one decimal; ``sign="+"`` signs differences; NaN reads "–"."""
+    if np.isnan(values[0]):
+        return "–"
+    lo, hi = interval(values[1:])
+    return f"{values[0]:{sign}.1f} [{lo:{sign}.1f}, {hi:{sign}.1f}]"
+
+
+def shown_path(source: str, base: Path) -> str:
     """``source`` relative to ``base``, else to the working directory, when it lies under it
     (keeps committed tables portable)."""
     for root in (base, Path.cwd()):
@@ -80,7 +92,7 @@ def write_points(
     for p in rows:
         shown = {
             **{k: getattr(p, k) for k in POINT_COLUMNS},
-            "source": _shown_path(p.source, out_dir),
+            "source": shown_path(p.source, out_dir),
         }
         table.append([_num(v) if isinstance(v, float) else v for v in shown.values()])
     write_csv_rows(csv_path, table)
@@ -98,7 +110,7 @@ def write_points(
             "–" if math.isnan(p.value_lo) else f"[{p.value_lo:.1f}, {p.value_hi:.1f}]",
             _cell(p.frames_student, 1),
             _cell(p.frames_teacher, 1),
-            f"`{_shown_path(p.source, out_dir)}`",
+            f"`{shown_path(p.source, out_dir)}`",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     for title, items in (
@@ -107,7 +119,7 @@ def write_points(
     ):
         if items:
             lines += ["", title, ""]
-            lines += [f"- `{_shown_path(path, out_dir)}`: {why}" for path, why in items]
+            lines += [f"- `{shown_path(path, out_dir)}`: {why}" for path, why in items]
     write_text(md_path, "\n".join(lines) + "\n")
     return [csv_path, md_path]
 

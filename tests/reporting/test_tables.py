@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+import numpy as np
+
 from dkp.reporting.points import CurvePoint
-from dkp.reporting.tables import write_exit_counts, write_points
+from dkp.reporting.tables import interval_cell, write_exit_counts, write_points
 
 
 def point(series: str, gflops: float, value: float, source: str, std: float = 0.0) -> CurvePoint:
@@ -56,3 +58,10 @@ def test_points_tables_exact(tmp_path: Path):
         "\n"
         "- `/x/results.json`: unreadable: bad\n"
     )
+
+
+def test_interval_cell_reads_value_and_percentile_interval():
+    values = np.r_[50.0, np.arange(1.0, 101.0)]  # the full set, then 100 replicates
+    assert interval_cell(values) == "50.0 [3.5, 97.5]"
+    assert interval_cell(values - 50, sign="+") == "+0.0 [-46.5, +47.5]"
+    assert interval_cell(np.full(3, np.nan)) == "–"

@@ -39,6 +39,29 @@ def taxonomy_classes(taxonomy: list[dict[str, Any]], source: str = "taxonomy") -
     return sorted(leaves)
 
 
+def taxonomy_groups(taxonomy: list[dict[str, Any]], source: str = "taxonomy") -> dict[str, str]:
+    """Each leaf class's top-level group: its ancestor just below the root (ActivityNet's seven
+    categories such as "Sports, Exercise, and Recreation"); a leaf right under the root is its
+    own group. What a score broken down by kind of class is grouped by."""
+    try:
+        nodes = {node["nodeId"]: (node["nodeName"], node["parentId"]) for node in taxonomy}
+    except (KeyError, TypeError) as err:
+        raise AnnotationError(f"{source}: taxonomy node without nodeId/nodeName/parentId") from err
+    parents = {parent for _, parent in nodes.values()}
+    groups = {}
+    for node_id, (name, parent) in nodes.items():
+        if node_id in parents:
+            continue
+        seen = {node_id}
+        while parent in nodes and nodes[parent][1] in nodes:  # the parent is not the root
+            if parent in seen:
+                raise AnnotationError(f"{source} has a cycle through {name!r}")
+            seen.add(parent)
+            node_id, parent = parent, nodes[parent][1]
+        groups[name] = nodes[node_id][0]
+    return dict(sorted(groups.items()))
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """JSON object hook that refuses duplicate keys (``json`` would keep the last silently)."""
     out: dict[str, Any] = {}

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from dkp.data.annotations.activitynet import load_activitynet, taxonomy_classes
+from dkp.data.annotations.activitynet import load_activitynet, taxonomy_classes, taxonomy_groups
 from dkp.data.annotations.records import AnnotationError
 
 TAXONOMY = [
@@ -44,6 +44,30 @@ def touch(tmp_path: Path, *names: str) -> None:
 def test_classes_are_taxonomy_leaves_sorted_by_name():
     assert taxonomy_classes(TAXONOMY) == ["Archery", "Skiing", "Walking the dog"]
     assert taxonomy_classes(list(reversed(TAXONOMY))) == ["Archery", "Skiing", "Walking the dog"]
+
+
+def test_groups_are_the_top_level_ancestors():
+    deeper = [*TAXONOMY, {"nodeId": 6, "nodeName": "Ski jumping", "parentId": 3}]
+    solo = [*TAXONOMY, {"nodeId": 7, "nodeName": "Chess", "parentId": 0}]
+    assert taxonomy_groups(TAXONOMY) == {
+        "Archery": "Sports", "Skiing": "Sports", "Walking the dog": "Household"
+    }  # fmt: skip
+    # a leaf three levels down keeps its top-level group; one right under the root is its own
+    assert taxonomy_groups(deeper)["Ski jumping"] == "Sports"
+    assert "Skiing" not in taxonomy_groups(deeper)  # no longer a leaf
+    assert taxonomy_groups(solo)["Chess"] == "Chess"
+
+
+def test_groups_refuse_a_cyclic_or_broken_taxonomy():
+    cycle = [
+        {"nodeId": 1, "nodeName": "A", "parentId": 2},
+        {"nodeId": 2, "nodeName": "B", "parentId": 1},
+        {"nodeId": 3, "nodeName": "Leaf", "parentId": 1},
+    ]
+    with pytest.raises(AnnotationError, match="f.json: taxonomy has a cycle through 'Leaf'"):
+        taxonomy_groups(cycle, "f.json: taxonomy")
+    with pytest.raises(AnnotationError, match="without nodeId/nodeName/parentId"):
+        taxonomy_groups([{"nodeName": "A"}])
 
 
 def test_records_subsets_multilabel_and_file_lookup(tmp_path):
