@@ -25,7 +25,7 @@ from dkp.evaluation.bootstrap import replicate_weights
 from dkp.evaluation.breakdown import group_scores
 from dkp.evaluation.video_scores import SCORES_FILE, read_scores
 from dkp.reporting.points import collect_points
-from dkp.reporting.tables import interval_cell, markdown_table, shown_path, write_table
+from dkp.reporting.tables import emit_table, interval_cell, shown_path
 
 
 def class_groups(annotation_file: Path, classes: list[str]) -> dict[str, list[int]]:
@@ -88,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = args.out.parent if args.out else Path(".")
     header, rows = table(args.data, args.dirs, args.subset, args.replicates, base)
-    print(markdown_table(header, rows), end="")
-    if args.out:
-        write_table(header, rows, args.out.parent, args.out.stem)
+    emit_table(header, rows, args.out)
     return 0
 
 

@@ -27,7 +27,7 @@ from dkp.evaluation.bootstrap import map_replicates, replicate_weights, top1_rep
 from dkp.lightning import load_module
 from dkp.models.dkp.dynamic import coarse_to_fine
 from dkp.models.dkp.selector import nearest_frames
-from dkp.reporting.tables import interval_cell, markdown_table, write_table
+from dkp.reporting.tables import emit_table, interval_cell
 from dkp.runtime.config import compose
 from dkp.tasks.exits import fit_frame_selector, load_batches
 
@@ -141,9 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     scores = single_frame_scores(args.ckpt, args.data.resolve(), args.candidates)
     header, rows = table(scores, args.replicates)
-    print(markdown_table(header, rows), end="")
-    if args.out:
-        write_table(header, rows, args.out.parent, args.out.stem)
+    emit_table(header, rows, args.out)
     return 0
 
 

@@ -135,6 +135,14 @@ def write_table(
     return [csv_path, md_path]
 
 
+def emit_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: Path | None) -> None:
+    """Print the table as Markdown and, given ``out`` (``F.md``), write it there and as
+    ``F.csv`` beside it: what a report script ends with."""
+    print(markdown_table(header, rows), end="")
+    if out:
+        write_table(header, rows, out.parent, out.stem)
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A Markdown table of text cells, first column left-aligned, the others right-aligned."""
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
