@@ -57,10 +57,11 @@ def group_scores(
     return out
 
 
-def _top1(probs: np.ndarray, target: np.ndarray, rows: np.ndarray, weights: np.ndarray):
+def _top1(
+    probs: np.ndarray, target: np.ndarray, rows: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
     """Top-1 of the videos ``rows`` under each replicate; NaN where a replicate draws none."""
-    w = weights[:, rows]
     if not rows.any():
         return np.full(len(weights), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return top1_replicates(probs[rows], target[rows], w)
+        return top1_replicates(probs[rows], target[rows], weights[:, rows])
