@@ -257,8 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         exit_points = exit_points or scored
     print("[4/5] curves, tables and verdicts", flush=True)
     swept = runs / "sweeps"
-    s1 = [swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")]
-    s1 += [swept / n for n, *_ in EXITS]
+    fixed_cost = [
+        swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")
+    ]
+    s1 = [*fixed_cost, *(swept / n for n, *_ in EXITS)]
     s2 = [swept / n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()]
     title = "Embedded dataset"
     draw = [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", title]
@@ -286,9 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     coverage += ["--ckpt", first_ckpts["dkp_adaptive"], "--out", str(figures / "coverage.md")]
     run(coverage, runs / "logs" / "coverage.log")
     # what each fixed-cost point trades: mAP per class group, top-1 on short and long videos
-    fixed_cost = [str(d) for d in s1 if d.name in ("teacher", "student") or d.name[:4] == "dkp_"]
     groups = [PY, str(Path(__file__).with_name("class_groups.py")), "--data", str(data)]
-    groups += ["--out", str(figures / "class_groups.md"), *fixed_cost]
+    groups += ["--out", str(figures / "class_groups.md"), *map(str, fixed_cost)]
     run(groups, runs / "logs" / "class_groups.log")
     # dynamic DKP's first teacher frame: the middle one, the student's choice, an oracle's
     choice = [PY, str(Path(__file__).with_name("teacher_frame_choice.py")), "--data", str(data)]
