@@ -7,16 +7,13 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dkp.evaluation.bootstrap import interval
+from dkp.reporting.points import CurvePoint
 from dkp.runtime.atomic import write_text
 from dkp.runtime.results import Results
-
-if TYPE_CHECKING:
-    from dkp.reporting.points import CurvePoint
 
 #: The columns of a points table: :class:`~dkp.reporting.curves.CurvePoint`'s fields.
 POINT_COLUMNS = (
@@ -122,6 +119,34 @@ def write_points(
             lines += [f"- `{shown_path(path, out_dir)}`: {why}" for path, why in items]
     write_text(md_path, "\n".join(lines) + "\n")
     return [csv_path, md_path]
+
+
+def read_rows(path: str | Path) -> list[dict[str, str]]:
+    """A CSV table's rows, keyed by its header."""
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_points(path: str | Path) -> list[CurvePoint]:
+    """The points of a ``<name>.csv`` that :func:`write_points` wrote (sources as written:
+    relative to where the run was made), without bootstrap replicates."""
+    path = Path(path)
+    rows = read_rows(path)
+    if not rows:
+        raise ValueError(f"{path}: no points")
+    missing = [c for c in POINT_COLUMNS if c not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: not a points table (no column {', '.join(missing)})")
+    text = {"series", "metric", "source"}
+
+    def value(row: dict[str, str], column: str) -> object:
+        if column in text:
+            return row[column]
+        if column == "num_videos":
+            return int(row[column] or 0)
+        return float(row[column]) if row[column] else math.nan
+
+    return [CurvePoint(**{c: value(row, c) for c in POINT_COLUMNS}) for row in rows]
 
 
 def write_table(

@@ -1,11 +1,13 @@
 """Exit-count tables (the supplement's), as CSV and Markdown."""
 
+import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dkp.reporting.points import CurvePoint
-from dkp.reporting.tables import interval_cell, write_exit_counts, write_points
+from dkp.reporting.tables import interval_cell, read_points, write_exit_counts, write_points
 
 
 def point(series: str, gflops: float, value: float, source: str, std: float = 0.0) -> CurvePoint:
@@ -65,3 +67,26 @@ def test_interval_cell_reads_value_and_percentile_interval():
     assert interval_cell(values) == "50.0 [3.5, 97.5]"
     assert interval_cell(values - 50, sign="+") == "+0.0 [-46.5, +47.5]"
     assert interval_cell(np.full(3, np.nan)) == "–"
+
+
+def test_points_table_reads_back_as_written(tmp_path: Path):
+    sweeps = tmp_path / "sweeps"
+    a = CurvePoint("DKP Adaptive-4", 0.0162, 0.0, 76.25, "mAP", 4.0, 1.0,
+                   str(sweeps / "a" / "0" / "results.json"), 864, 73.5, 79.0)  # fmt: skip
+    b = CurvePoint("Teacher", 0.0093, 0.001, 60.5, "mAP", float("nan"), 1.0,
+                   str(sweeps / "t" / "0" / "results.json"))  # fmt: skip
+    write_points([b, a], tmp_path / "figures", name="curves")
+    back = read_points(tmp_path / "figures" / "curves.csv")
+    assert [p.series for p in back] == ["DKP Adaptive-4", "Teacher"]
+    assert back[0] == a
+    assert back[1].num_videos == 0 and math.isnan(back[1].frames_student)
+    assert math.isnan(back[1].value_lo) and back[1].gflops_std == 0.001
+
+
+def test_reading_a_table_that_is_not_one_names_it(tmp_path: Path):
+    (tmp_path / "empty.csv").write_text("series,gflops\n")
+    with pytest.raises(ValueError, match=r"empty.csv: no points$"):
+        read_points(tmp_path / "empty.csv")
+    (tmp_path / "other.csv").write_text("series,gflops\nTeacher,0.1\n")
+    with pytest.raises(ValueError, match=r"other.csv: not a points table \(no column gflops_std,"):
+        read_points(tmp_path / "other.csv")
