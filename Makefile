@@ -9,6 +9,7 @@ DATA   ?= data/synthetic
 SEEDS  ?= 1
 SYNTHETIC ?=
 RUNS   ?= outputs/curves
+JOBS   ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-slow test-cluster device-check lint curves curves-quick readme-figures \
@@ -53,10 +54,10 @@ data: $(STAMP)  ## build the embedded synthetic dataset in $(DATA) if absent (FO
 
 curves: $(STAMP)  ## build data, train, sweep and draw the curves into outputs/curves/figures
 	$(PY) experiments/make_curves.py --data $(DATA) --seeds $(SEEDS) --runs $(RUNS) \
-	   --synthetic="$(SYNTHETIC)"
+	   --jobs $(JOBS) --synthetic="$(SYNTHETIC)"
 
 curves-quick: $(STAMP)  ## a smaller, faster version of `make curves` (outputs/curves-quick)
-	$(PY) experiments/make_curves.py --data $(DATA) --quick
+	$(PY) experiments/make_curves.py --data $(DATA) --jobs $(JOBS) --quick
 
 readme-figures: $(STAMP)  ## copy the last `make curves` figures into docs/, quote its verdicts
 	$(PY) experiments/readme_figures.py --figures outputs/curves/figures --out docs/figures \

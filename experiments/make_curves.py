@@ -14,6 +14,7 @@ import shlex
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from dkp.reporting.points import collect_points, series_points
@@ -21,6 +22,7 @@ from dkp.reporting.tables import exit_counts_near
 from dkp.reporting.verdicts import Claim, write_verdicts
 from dkp.runtime.commands import CommandRunner
 from dkp.runtime.results import Results, read_results
+from dkp.runtime.steps import Progress, Step, StepFailed, run_steps
 
 PY = sys.executable
 
@@ -30,7 +32,7 @@ STAGES = {
     "student": ["experiment=student", "sampling=adaptive", "sampling.n_s=16"],
     "dkp_adaptive": ["experiment=dkp", "sampling=adaptive", "sampling.n_t=4", "sampling.ratio=4"],
     "dkp_fixed": ["experiment=dkp", "sampling=fixed", "sampling.r_t=6.0", "sampling.ratio=4"],
-    # Early exit on the teacher stream, its backbone started from the trained teacher.
+    # Early exit on the teacher stream (8 frames at the teacher's size), trained from scratch.
     "early_exit": ["experiment=early_exit", "trainer.max_epochs=4"],
 }
 # (sweep dir, checkpoint stage, sweep recipe in conf/sweep, extra overrides)
@@ -100,98 +102,120 @@ QUICK = {
 }
 
 
-class Progress:
-    """Steps done out of a total, the time spent, and the time left at the pace so far."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.start = total, 0, time.time()
-
-    def step(self) -> str:
-        self.done += 1
-        spent = time.time() - self.start
-        left = spent / self.done * (self.total - self.done)
-        return f"[{self.done}/{self.total}, {_clock(spent)} spent, ~{_clock(left)} left]"
-
-
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
-
-
-PROGRESS = Progress(1)
+PROGRESS = Progress()
 #: Commands run forked from this process once it has imported torch and Lightning, which
 #: saves each 4-5 s (dkp.runtime.commands); main()'s --no-fork makes each a fresh process.
 COMMANDS = CommandRunner()
+#: Commands run at once (main()'s --jobs): two keep 2 cores busy (dkp.runtime.steps).
+JOBS = 2
+
+
+def run_all(steps: list[Step]) -> None:
+    """Run the steps, ``JOBS`` at a time; stop with the failed one's log tail if one fails."""
+    try:
+        run_steps(steps, COMMANDS, JOBS, progress=PROGRESS)
+    except StepFailed as failure:
+        log = failure.step.log
+        tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
+        sys.exit(f"command failed ({failure.status}); log {log}:\n{tail}")
 
 
 def run(args: list[str], log: Path) -> None:
     """Run one dkp command, its output to ``log``; stop with the log's tail if it fails."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    print("  $", " ".join(args[2:] if args[1] == "-m" else args[1:]), flush=True)
-    began = time.time()
-    code = COMMANDS(args, log)
-    if code:
-        tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
-        sys.exit(f"command failed ({code}); log {log}:\n{tail}")
-    print(f"    done in {_clock(time.time() - began)} {PROGRESS.step()}", flush=True)
+    run_all([Step(log.stem, lambda: args, log)])
 
 
-def train_stage(
-    name: str, runs: Path, data: Path, extra: list[str], ckpts: dict[str, str], tag: str
-) -> str:
+def checkpoint(runs: Path, stage: str, tag: str) -> str:
+    """The best checkpoint of a finished training stage (seed ``tag``)."""
+    path = runs / "train" / stage / tag / "results.json"
+    if not path.is_file():
+        sys.exit(f"{path} is missing: run make curves first")
+    return read_results(path).best_checkpoint
+
+
+def train_step(name: str, runs: Path, data: Path, extra: list[str], tag: str) -> Step:
+    """Training stage ``name`` (seed ``tag``); DKP's stages start from the teacher's and the
+    student's best checkpoints, so they need those stages."""
     run_dir = runs / "train" / name / tag
-    overrides = [*STAGES[name], f"data.root={data}", f"hydra.run.dir={run_dir}", *extra]
-    overrides.append("trainer.enable_progress_bar=false")
-    if name.startswith("dkp"):
-        overrides += [
-            f"model.teacher_ckpt={ckpts['teacher']}",
-            f"model.student_ckpt={ckpts['student']}",
-        ]
-    run([PY, "-m", "dkp.cli.train", *overrides], runs / "logs" / f"train_{name}{tag}.log")
-    results = read_results(run_dir / "results.json")
-    metrics = results.metrics
-    print(
-        f"    {name}: test mAP {100 * metrics['test/mAP']:.1f}, "
-        f"top-1 {100 * metrics['test/top1']:.1f} at {1000 * results.cost.gflops:.1f} MFLOPs/video",
-        flush=True,
-    )
-    return results.best_checkpoint
+    needs = ("teacher", "student") if name.startswith("dkp") else ()
+
+    def command() -> list[str]:
+        overrides = [*STAGES[name], f"data.root={data}", f"hydra.run.dir={run_dir}", *extra]
+        overrides.append("trainer.enable_progress_bar=false")
+        if name.startswith("dkp"):
+            overrides += [
+                f"model.teacher_ckpt={checkpoint(runs, 'teacher', tag)}",
+                f"model.student_ckpt={checkpoint(runs, 'student', tag)}",
+            ]
+        return [PY, "-m", "dkp.cli.train", *overrides]
+
+    def done() -> None:
+        results = read_results(run_dir / "results.json")
+        metrics = results.metrics
+        print(
+            f"    {name}: test mAP {100 * metrics['test/mAP']:.1f}, "
+            f"top-1 {100 * metrics['test/top1']:.1f} at "
+            f"{1000 * results.cost.gflops:.1f} MFLOPs/video",
+            flush=True,
+        )
+
+    log = runs / "logs" / f"train_{name}{tag}.log"
+    return Step(f"train_{name}{tag}", command, log, tuple(f"train_{n}{tag}" for n in needs), done)
 
 
 def trained_checkpoints(runs: Path, tag: str = "") -> dict[str, str]:
     """The best checkpoint of every training stage of a finished run (seed ``tag``)."""
-    out = {}
-    for name in STAGES:
-        path = runs / "train" / name / tag / "results.json"
-        if not path.is_file():
-            sys.exit(f"{path} is missing: run make curves first")
-        out[name] = read_results(path).best_checkpoint
-    return out
+    return {name: checkpoint(runs, name, tag) for name in STAGES}
 
 
-def evaluate(
-    ckpts: dict[str, str], data: Path, runs: Path, tag: str, sweeps: list = SWEEPS
-) -> dict[str, list[Results]]:
-    """Every sweep and exit curve of the trained ``ckpts`` on ``data``'s test split, into
-    ``runs/sweeps/<name>/<tag>``; returns each exit curve's points by series."""
-    for name, stage, recipe, overrides in sweeps:
-        sweep_dir = runs / "sweeps" / name / tag
-        cmd = [PY, "-m", "dkp.cli.evaluate", "-m", f"+sweep={recipe}"]
-        cmd += [f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
-        cmd += [f"hydra.sweep.dir={sweep_dir}", *overrides, "trainer.enable_progress_bar=false"]
-        run(cmd, runs / "logs" / f"sweep_{name}{tag}.log")
-    exit_points = {}
-    for name, stage, fractions, overrides in EXITS:
-        out = runs / "sweeps" / name / tag
-        cmd = [PY, "-m", "dkp.cli.exits", f"ckpt_path={ckpts[stage]}", f"data.root={data}"]
-        cmd += [f"budget_fraction=[{','.join(fractions)}]", f"hydra.run.dir={out}", *overrides]
-        run(cmd, runs / "logs" / f"{name}{tag}.log")
-        points = [read_results(p) for p in sorted(out.glob("[0-9]*/results.json"))]
-        if points:
-            exit_points[points[0].series] = points
-    return exit_points
+def _sweep_command(runs: Path, stage: str, tag: str, data: Path, recipe: str,
+                   overrides: list[str], sweep_dir: Path) -> list[str]:  # fmt: skip
+    cmd = [PY, "-m", "dkp.cli.evaluate", "-m", f"+sweep={recipe}"]
+    cmd += [f"ckpt_path={checkpoint(runs, stage, tag)}", f"data.root={data}"]
+    return [*cmd, f"hydra.sweep.dir={sweep_dir}", *overrides, "trainer.enable_progress_bar=false"]
 
 
-def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> None:
+def _exits_command(runs: Path, stage: str, tag: str, data: Path, fractions: list[str],
+                   overrides: list[str], curve_dir: Path) -> list[str]:  # fmt: skip
+    cmd = [PY, "-m", "dkp.cli.exits", f"ckpt_path={checkpoint(runs, stage, tag)}"]
+    cmd += [f"data.root={data}", f"budget_fraction=[{','.join(fractions)}]"]
+    return [*cmd, f"hydra.run.dir={curve_dir}", *overrides]
+
+
+def evaluation_steps(
+    runs: Path, data: Path, tag: str, sweeps: list = SWEEPS, out: Path | None = None,
+    trained: bool = True,
+) -> list[Step]:  # fmt: skip
+    """Every sweep and exit curve of the models ``runs`` trained (seed ``tag``) on ``data``'s
+    test split, into ``out/sweeps/<name>/<tag>`` (``out``: ``runs``); with ``trained``, each
+    needs its training step (in the same list of steps)."""
+    out = out or runs
+    steps = []
+    for kind, rows in (("sweep", sweeps), ("exits", EXITS)):
+        for name, stage, what, overrides in rows:
+            build = _sweep_command if kind == "sweep" else _exits_command
+            command = partial(build, runs, stage, tag, data, what, overrides,
+                              out / "sweeps" / name / tag)  # fmt: skip
+            step = f"sweep_{name}{tag}" if kind == "sweep" else f"{name}{tag}"
+            needs = (f"train_{stage}{tag}",) if trained else ()
+            steps.append(Step(step, command, out / "logs" / f"{step}.log", needs))
+    return steps
+
+
+def exit_points(out: Path, tag: str = "") -> dict[str, list[Results]]:
+    """Each exit curve's points, by series, as scored into ``out/sweeps/<name>/<tag>``."""
+    points = {}
+    for name, *_ in EXITS:
+        curve = [
+            read_results(p)
+            for p in sorted((out / "sweeps" / name / tag).glob("[0-9]*/results.json"))
+        ]
+        if curve:
+            points[curve[0].series] = curve
+    return points
+
+
+def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> Step:
     """Fig. S-3 style figures for a few validation videos: per-frame probability of the
     ground-truth class, student vs ensemble (one video per class, the first few classes)."""
     annotations_file = data / "activity_net.v1-3.min.json"
@@ -205,12 +229,17 @@ def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> N
     folder = logs / "frame_figures"  # one process for every video; renamed frames_<video>.png
     shutil.rmtree(folder, ignore_errors=True)
     cmd = [PY, "-m", "dkp.cli.predict", "--ckpt", ckpt, *map(str, chosen[:count])]
-    run([*cmd, "--plot", str(folder), "--annotations", str(annotations_file)], logs / "predict.log")
-    for path in chosen[:count]:
-        shutil.move(folder / f"{path.stem}.png", out / f"frames_{path.stem}.png")
+    cmd += ["--plot", str(folder), "--annotations", str(annotations_file)]
+
+    def done() -> None:
+        for path in chosen[:count]:
+            shutil.move(folder / f"{path.stem}.png", out / f"frames_{path.stem}.png")
+
+    return Step("frame_figures", lambda: cmd, logs / "predict.log", done=done)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global JOBS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/synthetic"))
     parser.add_argument("--runs", type=Path, default=None, help="default: outputs/curves[-quick]")
@@ -227,8 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run every command as a fresh process (each then imports torch anew: ~5 s)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=JOBS,
+        help="commands run at once (each computes what it computes alone; 1: one at a time)",
+    )
     args = parser.parse_args(argv)
     COMMANDS.fork = COMMANDS.fork and not args.no_fork
+    JOBS = args.jobs
     runs = (args.runs or Path("outputs/curves" + ("-quick" if args.quick else ""))).resolve()
     figures = (args.figures or runs / "figures").resolve()
     data = args.data.resolve()
@@ -241,20 +277,22 @@ def main(argv: list[str] | None = None) -> int:
     per_seed = len(STAGES) + len(sweeps) + len(EXITS)
     PROGRESS.total = 1 + args.seeds * per_seed + (1 if args.quick else 2) + 4
 
+    logs = runs / "logs"
     print(f"[1/5] embedded dataset in {data}", flush=True)
     synthetic = [PY, "-m", "dkp.cli.synthetic", "--out", str(data), *shlex.split(args.synthetic)]
-    run(synthetic, runs / "logs" / "synthetic.log")
-    exit_points, first_ckpts = {}, {}
-    for seed in range(args.seeds):
-        tag = f"seed{seed}" if seed else ""  # seed 0 in the plain layout
-        print(f"[2/5] training teacher, student, DKP, early exit (seed {seed})", flush=True)
-        ckpts: dict[str, str] = {}
-        for name in STAGES:
-            ckpts[name] = train_stage(name, runs, data, [*extra, f"seed={seed}"], ckpts, tag)
-        first_ckpts = first_ckpts or ckpts
-        print(f"[3/5] evaluation sweeps (seed {seed}; checkpoints reused)", flush=True)
-        scored = evaluate(ckpts, data, runs, tag, sweeps)
-        exit_points = exit_points or scored
+    run(synthetic, logs / "synthetic.log")
+    print(
+        f"[2/5 and 3/5] training teacher, student, DKP, early exit and their evaluation sweeps "
+        f"({args.seeds} seed{'s' if args.seeds > 1 else ''}; {JOBS} commands at a time)",
+        flush=True,
+    )
+    tags = [f"seed{seed}" if seed else "" for seed in range(args.seeds)]  # seed 0: plain layout
+    steps = []
+    for seed, tag in enumerate(tags):
+        steps += [train_step(n, runs, data, [*extra, f"seed={seed}"], tag) for n in STAGES]
+    for tag in tags:
+        steps += evaluation_steps(runs, data, tag, sweeps)
+    run_all(steps)
     print("[4/5] curves, tables and verdicts", flush=True)
     swept = runs / "sweeps"
     fixed_cost = [
@@ -262,11 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     ]
     s1 = [*fixed_cost, *(swept / n for n, *_ in EXITS)]
     s2 = [swept / n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()]
-    title = "Embedded dataset"
-    draw = [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", title]
-    run([*draw, "--name", "curves", *map(str, s1)], runs / "logs" / "curves.log")
-    if not args.quick:
-        run([*draw, "--name", "frame_counts", *map(str, s2)], runs / "logs" / "frame_counts.log")
+    draw = [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", "Embedded dataset"]
+    drawn = {"curves": s1} if args.quick else {"curves": s1, "frame_counts": s2}
+    run_all([
+        Step(name, lambda name=name: [*draw, "--name", name, *map(str, drawn[name])],
+             logs / f"{name}.log")
+        for name in drawn
+    ])  # fmt: skip
     points, _ = collect_points(sorted({*s1, *s2}))
     verdicts = write_verdicts(CLAIMS, series_points(points), figures)
     print(f"    verdicts: {verdicts[-1]}", flush=True)
@@ -274,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         "[5/5] exit tables, example figures, sampling coverage, class groups, teacher frame choice",
         flush=True,
     )
-    exit_counts_near(exit_points, figures, fraction=0.5)
+    exit_counts_near(exit_points(runs), figures, fraction=0.5)
     for name, *_ in EXITS:  # each checkpoint alone, and the oracle's floor on any stopping rule
         for kind in ("md", "csv"):
             table = swept / name / f"checkpoints.{kind}"
@@ -283,18 +323,22 @@ def main(argv: list[str] | None = None) -> int:
     examples = swept / "early_exit" / "exit_examples.png"
     if examples.is_file():
         shutil.copy(examples, figures / "exit_examples.png")
-    frame_figures(first_ckpts["dkp_adaptive"], data, figures, runs / "logs", frame_videos)
-    coverage = [PY, str(Path(__file__).with_name("sampling_coverage.py")), "--data", str(data)]
-    coverage += ["--ckpt", first_ckpts["dkp_adaptive"], "--out", str(figures / "coverage.md")]
-    run(coverage, runs / "logs" / "coverage.log")
+    dkp_ckpt = checkpoint(runs, "dkp_adaptive", "")
+    here = Path(__file__).parent
+    coverage = [PY, str(here / "sampling_coverage.py"), "--data", str(data), "--ckpt", dkp_ckpt]
+    coverage += ["--out", str(figures / "coverage.md")]
     # what each fixed-cost point trades: mAP per class group, top-1 on short and long videos
-    groups = [PY, str(Path(__file__).with_name("class_groups.py")), "--data", str(data)]
+    groups = [PY, str(here / "class_groups.py"), "--data", str(data)]
     groups += ["--out", str(figures / "class_groups.md"), *map(str, fixed_cost)]
-    run(groups, runs / "logs" / "class_groups.log")
     # dynamic DKP's first teacher frame: the middle one, the student's choice, an oracle's
-    choice = [PY, str(Path(__file__).with_name("teacher_frame_choice.py")), "--data", str(data)]
-    choice += ["--ckpt", first_ckpts["dkp_adaptive"], "--out"]
-    run([*choice, str(figures / "teacher_frame_choice.md")], runs / "logs" / "frame_choice.log")
+    choice = [PY, str(here / "teacher_frame_choice.py"), "--data", str(data), "--ckpt", dkp_ckpt]
+    choice += ["--out", str(figures / "teacher_frame_choice.md")]
+    run_all([
+        frame_figures(dkp_ckpt, data, figures, logs, frame_videos),
+        Step("coverage", lambda: coverage, logs / "coverage.log"),
+        Step("class_groups", lambda: groups, logs / "class_groups.log"),
+        Step("frame_choice", lambda: choice, logs / "frame_choice.log"),
+    ])  # fmt: skip
     minutes = (time.time() - start) / 60
     print(f"done in {minutes:.1f} min; figures and tables in {figures}", flush=True)
     return 0

@@ -15,7 +15,16 @@ import sys
 from pathlib import Path
 
 import make_curves
-from make_curves import CLAIMS, EXITS, PY, SWEEPS, evaluate, run, trained_checkpoints
+from make_curves import (
+    CLAIMS,
+    EXITS,
+    PY,
+    SWEEPS,
+    evaluation_steps,
+    run,
+    run_all,
+    trained_checkpoints,
+)
 
 from dkp.data.synthetic.config import SyntheticConfig
 from dkp.reporting.point_shift import ShiftSummary, pair_points, write_shift_table
@@ -46,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     val, test = args.videos_per_class
     synthetic = [PY, "-m", "dkp.cli.synthetic", "--out", str(data), "--seed", str(args.seed)]
     synthetic += ["--videos-per-class", "0", str(val), str(test), *shlex.split(args.synthetic)]
-    ckpts = trained_checkpoints(runs)
+    trained_checkpoints(runs)  # all there, or a one-line error
     make_curves.PROGRESS.total = 1 + len(SWEEPS) + len(EXITS)
     run(synthetic, out / "logs" / "synthetic.log")
-    evaluate(ckpts, data, out, "", SWEEPS)
+    run_all(evaluation_steps(runs, data, "", SWEEPS, out=out, trained=False))
     first, _ = collect_points([runs / "sweeps"])
     second, _ = collect_points([out / "sweeps"])
     shifts = pair_points(first, runs / "sweeps", second, out / "sweeps")

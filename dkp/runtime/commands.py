@@ -40,10 +40,14 @@ class CommandRunner:
 
     def __call__(self, args: Sequence[str], log: Path) -> int:
         """Run ``args``, its stdout and stderr into ``log``; its exit status."""
+        return self.start(args, log).wait()
+
+    def start(self, args: Sequence[str], log: Path) -> Running:
+        """Start ``args``, its stdout and stderr into ``log``, and return without waiting."""
         args = [str(a) for a in args]
         if not self.fork or args[0] != sys.executable:
             with open(log, "w") as out:
-                return subprocess.call(args, stdout=out, stderr=subprocess.STDOUT)
+                return Running(subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT))
         for name in HEAVY_MODULES:  # once: later calls find them in sys.modules
             importlib.import_module(name)
         sys.stdout.flush()
@@ -51,8 +55,27 @@ class CommandRunner:
         context = multiprocessing.get_context("fork")
         child = context.Process(target=_run_in_child, args=(args[1:], str(log)))
         child.start()
-        child.join()
-        return child.exitcode
+        return Running(child)
+
+
+class Running:
+    """A started command: a subprocess or a forked child."""
+
+    def __init__(self, process: subprocess.Popen | multiprocessing.process.BaseProcess) -> None:
+        self.process = process
+
+    def poll(self) -> int | None:
+        """Its exit status, or None while it runs."""
+        if isinstance(self.process, subprocess.Popen):
+            return self.process.poll()
+        return self.process.exitcode
+
+    def wait(self) -> int:
+        """Wait for it to end; its exit status."""
+        if isinstance(self.process, subprocess.Popen):
+            return self.process.wait()
+        self.process.join()
+        return self.process.exitcode
 
 
 def _run_in_child(args: list[str], log: str) -> None:

@@ -1,0 +1,123 @@
+"""A pipeline's steps, run up to ``jobs`` at a time, each as soon as the steps it needs are done.
+
+One dkp command on two cores keeps them busy about two thirds of the time (one torch thread
+computes while one DataLoader worker decodes, and each waits on the other); a second command
+beside it fills the gaps. Each command computes what it computes alone, to the last digit: its
+threads and workers are set by its own config, not by what runs beside it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dkp.runtime.commands import CommandRunner, Running
+
+POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of a pipeline: built when it starts (so it may read what the steps it
+    ``needs`` wrote), its output in ``log``; ``done`` runs here once it succeeded."""
+
+    name: str
+    command: Callable[[], list[str]]
+    log: Path
+    needs: tuple[str, ...] = ()
+    done: Callable[[], None] | None = None
+
+
+class Progress:
+    """Steps done out of a total, the time spent, and the time left at the pace so far."""
+
+    def __init__(self, total: int = 0) -> None:
+        self.total, self.done, self.start = total, 0, time.time()
+
+    def step(self) -> str:
+        self.done += 1
+        spent = time.time() - self.start
+        left = spent / self.done * max(self.total - self.done, 0)
+        return f"[{self.done}/{self.total}, {clock(spent)} spent, ~{clock(left)} left]"
+
+
+def clock(seconds: float) -> str:
+    """``m:ss``."""
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+class StepFailed(RuntimeError):
+    """A step's command ended with a non-zero status (the steps running beside it finished)."""
+
+    def __init__(self, step: Step, status: int) -> None:
+        super().__init__(f"{step.name} failed ({status}); log {step.log}")
+        self.step, self.status = step, status
+
+
+def _shown(args: list[str]) -> list[str]:
+    """A command as a reader would type it: ``dkp.cli.train ...`` for ``python -m ...``."""
+    if args[:1] != [sys.executable]:
+        return args
+    return args[2:] if args[1:2] == ["-m"] else args[1:]
+
+
+def _check(steps: Sequence[Step]) -> None:
+    names = [s.name for s in steps]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"two steps are named {name!r}")
+    for step in steps:
+        for need in step.needs:
+            if need not in names:
+                raise ValueError(f"step {step.name!r} needs {need!r}, which is not a step")
+
+
+def run_steps(
+    steps: Sequence[Step],
+    runner: CommandRunner,
+    jobs: int = 1,
+    say: Callable[[str], None] = lambda line: print(line, flush=True),
+    progress: Progress | None = None,
+) -> None:
+    """Run every step once all it ``needs`` are done, at most ``jobs`` at a time, ready steps
+    in the order given. After a failure nothing new starts; the running steps finish (their
+    work is kept) and :class:`StepFailed` names the first one that failed."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    _check(steps)
+    waiting, done = list(steps), set()
+    running: dict[str, tuple[Step, Running, float]] = {}
+    failed: StepFailed | None = None
+    while waiting or running:
+        ready = [s for s in waiting if done.issuperset(s.needs)]
+        while failed is None and ready and len(running) < jobs:
+            step = ready.pop(0)
+            waiting.remove(step)
+            args = step.command()
+            step.log.parent.mkdir(parents=True, exist_ok=True)
+            say("  $ " + " ".join(_shown(args)))
+            running[step.name] = (step, runner.start(args, step.log), time.time())
+        if not running:
+            if failed is not None:
+                raise failed
+            blocked = ", ".join(s.name for s in waiting)
+            raise ValueError(f"steps that need each other: {blocked}")
+        time.sleep(POLL_SECONDS)
+        for name, (step, process, began) in list(running.items()):
+            status = process.poll()
+            if status is None:
+                continue
+            del running[name]
+            if status != 0:
+                failed = failed or StepFailed(step, status)
+                continue
+            done.add(name)
+            counted = f" {progress.step()}" if progress is not None else ""
+            say(f"    {name} done in {clock(time.time() - began)}{counted}")
+            if step.done is not None:
+                step.done()
+    if failed is not None:
+        raise failed

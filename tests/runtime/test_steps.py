@@ -1,0 +1,81 @@
+"""A pipeline's steps: at most N at once, each after what it needs, failures kept apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dkp.runtime.commands import CommandRunner
+from dkp.runtime.steps import Progress, Step, StepFailed, run_steps
+
+
+def sh(tmp_path: Path, name: str, script: str, needs: tuple[str, ...] = (), done=None) -> Step:
+    return Step(name, lambda: ["sh", "-c", script], tmp_path / "logs" / f"{name}.log", needs, done)
+
+
+def wait_for(path: Path) -> str:
+    """Shell that waits up to 20 s for ``path``, failing if it never appears."""
+    return f"for i in $(seq 200); do [ -e {path} ] && exit 0; sleep 0.1; done; exit 9"
+
+
+def test_two_steps_run_at_once_and_a_third_waits_for_both(tmp_path: Path) -> None:
+    a, b, c = (tmp_path / n for n in "abc")
+    said: list[str] = []
+    steps = [
+        sh(tmp_path, "a", f"touch {a}; {wait_for(b)}"),  # ends only once b has started
+        sh(tmp_path, "b", f"touch {b}; {wait_for(a)}"),
+        # built when it starts: it sees what a and b wrote
+        Step(
+            "c",
+            lambda: ["sh", "-c", f"echo {a.exists() and b.exists()} > {c}"],
+            tmp_path / "c.log",
+            ("a", "b"),
+            done=lambda: said.append("c done"),
+        ),  # fmt: skip
+    ]
+    progress = Progress(total=3)
+    run_steps(steps, CommandRunner(fork=False), jobs=2, say=said.append, progress=progress)
+    assert c.read_text() == "True\n"
+    assert said[:2] == [
+        f"  $ sh -c touch {a}; {wait_for(b)}",
+        f"  $ sh -c touch {b}; {wait_for(a)}",
+    ]
+    assert said[-1] == "c done" and said[-2].startswith("    c done in 0:0")
+    assert said[-2].endswith("left]") and "[3/3, " in said[-2]
+
+
+def test_one_at_a_time_follows_the_given_order(tmp_path: Path) -> None:
+    order = tmp_path / "order"
+    steps = [sh(tmp_path, n, f"echo {n} >> {order}") for n in ("first", "second", "third")]
+    run_steps(steps, CommandRunner(fork=False), jobs=1, say=lambda _: None)
+    assert order.read_text().split() == ["first", "second", "third"]
+
+
+def test_a_failure_lets_the_running_step_finish_and_starts_nothing_new(tmp_path: Path) -> None:
+    slow, never = tmp_path / "slow", tmp_path / "never"
+    steps = [
+        sh(tmp_path, "slow", f"sleep 0.5; touch {slow}"),
+        sh(tmp_path, "broken", "echo bad input >&2; exit 3"),
+        sh(tmp_path, "later", f"touch {never}"),
+        sh(tmp_path, "after_broken", f"touch {never}", needs=("broken",)),
+    ]
+    with pytest.raises(StepFailed) as failed:
+        run_steps(steps, CommandRunner(fork=False), jobs=2, say=lambda _: None)
+    assert failed.value.status == 3 and failed.value.step.name == "broken"
+    assert str(failed.value) == f"broken failed (3); log {tmp_path / 'logs' / 'broken.log'}"
+    assert (tmp_path / "logs" / "broken.log").read_text() == "bad input\n"
+    assert slow.exists() and not never.exists()
+
+
+def test_steps_that_cannot_run_are_named(tmp_path: Path) -> None:
+    runner = CommandRunner(fork=False)
+    with pytest.raises(ValueError, match="step 'b' needs 'x', which is not a step"):
+        run_steps([sh(tmp_path, "a", "true"), sh(tmp_path, "b", "true", ("x",))], runner)
+    with pytest.raises(ValueError, match="two steps are named 'a'"):
+        run_steps([sh(tmp_path, "a", "true"), sh(tmp_path, "a", "true")], runner)
+    loop = [sh(tmp_path, "a", "true", ("b",)), sh(tmp_path, "b", "true", ("a",))]
+    with pytest.raises(ValueError, match="steps that need each other: a, b"):
+        run_steps(loop, runner)
+    with pytest.raises(ValueError, match="jobs must be >= 1, got 0"):
+        run_steps([], runner, jobs=0)
