@@ -17,9 +17,8 @@ import time
 from functools import partial
 from pathlib import Path
 
-from dkp.reporting.points import collect_points, series_points
 from dkp.reporting.tables import exit_counts_near
-from dkp.reporting.verdicts import Claim, write_verdicts
+from dkp.reporting.verdicts import Claim
 from dkp.runtime.commands import CommandRunner
 from dkp.runtime.results import Results, read_results
 from dkp.runtime.steps import Progress, Step, StepFailed, run_steps
@@ -272,17 +271,17 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     sweeps = [s for s in SWEEPS if not args.quick or s[0] in QUICK["sweeps"]]
     frame_videos = 2 if args.quick else 4
-    # dataset; per seed: trainings, sweeps, exit curves; curves (1 or 2); frame figures, coverage,
-    # class groups, teacher frame choice
+    # dataset; per seed: trainings, sweeps, exit curves; curves (1 or 2); verdicts, frame
+    # figures, coverage, class groups, teacher frame choice
     per_seed = len(STAGES) + len(sweeps) + len(EXITS)
-    PROGRESS.total = 1 + args.seeds * per_seed + (1 if args.quick else 2) + 4
+    PROGRESS.total = 1 + args.seeds * per_seed + (1 if args.quick else 2) + 5
 
     logs = runs / "logs"
-    print(f"[1/5] embedded dataset in {data}", flush=True)
+    print(f"[1/4] embedded dataset in {data}", flush=True)
     synthetic = [PY, "-m", "dkp.cli.synthetic", "--out", str(data), *shlex.split(args.synthetic)]
     run(synthetic, logs / "synthetic.log")
     print(
-        f"[2/5 and 3/5] training teacher, student, DKP, early exit and their evaluation sweeps "
+        f"[2/4 and 3/4] training teacher, student, DKP, early exit and their evaluation sweeps "
         f"({args.seeds} seed{'s' if args.seeds > 1 else ''}; {JOBS} commands at a time)",
         flush=True,
     )
@@ -293,27 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     for tag in tags:
         steps += evaluation_steps(runs, data, tag, sweeps)
     run_all(steps)
-    print("[4/5] curves, tables and verdicts", flush=True)
+    print("[4/4] curves, tables, verdicts, example figures, coverage, class groups", flush=True)
     swept = runs / "sweeps"
-    fixed_cost = [
-        swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")
-    ]
-    s1 = [*fixed_cost, *(swept / n for n, *_ in EXITS)]
-    s2 = [swept / n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()]
-    draw = [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", "Embedded dataset"]
-    drawn = {"curves": s1} if args.quick else {"curves": s1, "frame_counts": s2}
-    run_all([
-        Step(name, lambda name=name: [*draw, "--name", name, *map(str, drawn[name])],
-             logs / f"{name}.log")
-        for name in drawn
-    ])  # fmt: skip
-    points, _ = collect_points(sorted({*s1, *s2}))
-    verdicts = write_verdicts(CLAIMS, series_points(points), figures)
-    print(f"    verdicts: {verdicts[-1]}", flush=True)
-    print(
-        "[5/5] exit tables, example figures, sampling coverage, class groups, teacher frame choice",
-        flush=True,
-    )
     exit_counts_near(exit_points(runs), figures, fraction=0.5)
     for name, *_ in EXITS:  # each checkpoint alone, and the oracle's floor on any stopping rule
         for kind in ("md", "csv"):
@@ -323,22 +303,34 @@ def main(argv: list[str] | None = None) -> int:
     examples = swept / "early_exit" / "exit_examples.png"
     if examples.is_file():
         shutil.copy(examples, figures / "exit_examples.png")
-    dkp_ckpt = checkpoint(runs, "dkp_adaptive", "")
-    here = Path(__file__).parent
-    coverage = [PY, str(here / "sampling_coverage.py"), "--data", str(data), "--ckpt", dkp_ckpt]
-    coverage += ["--out", str(figures / "coverage.md")]
-    # what each fixed-cost point trades: mAP per class group, top-1 on short and long videos
-    groups = [PY, str(here / "class_groups.py"), "--data", str(data)]
-    groups += ["--out", str(figures / "class_groups.md"), *map(str, fixed_cost)]
+    fixed_cost = [
+        swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")
+    ]
+    s1 = [*fixed_cost, *(swept / n for n, *_ in EXITS)]
+    s2 = [swept / n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()]
+    here, dkp_ckpt = Path(__file__).parent, checkpoint(runs, "dkp_adaptive", "")
+    claims = [PY, str(here / "check_claims.py"), "--out", str(figures)]
+    claims += map(str, sorted({*s1, *s2}))
+    draw = [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", "Embedded dataset"]
+    drawn = {"curves": s1} if args.quick else {"curves": s1, "frame_counts": s2}
     # dynamic DKP's first teacher frame: the middle one, the student's choice, an oracle's
     choice = [PY, str(here / "teacher_frame_choice.py"), "--data", str(data), "--ckpt", dkp_ckpt]
     choice += ["--out", str(figures / "teacher_frame_choice.md")]
-    run_all([
-        frame_figures(dkp_ckpt, data, figures, logs, frame_videos),
-        Step("coverage", lambda: coverage, logs / "coverage.log"),
-        Step("class_groups", lambda: groups, logs / "class_groups.log"),
+    # what each fixed-cost point trades: mAP per class group, top-1 on short and long videos
+    groups = [PY, str(here / "class_groups.py"), "--data", str(data)]
+    groups += ["--out", str(figures / "class_groups.md"), *map(str, fixed_cost)]
+    coverage = [PY, str(here / "sampling_coverage.py"), "--data", str(data), "--ckpt", dkp_ckpt]
+    coverage += ["--out", str(figures / "coverage.md")]
+    run_all([  # the longest first
+        Step("verdicts", lambda: claims, logs / "verdicts.log"),
+        *(Step(name, lambda name=name: [*draw, "--name", name, *map(str, drawn[name])],
+               logs / f"{name}.log") for name in drawn),
         Step("frame_choice", lambda: choice, logs / "frame_choice.log"),
+        Step("class_groups", lambda: groups, logs / "class_groups.log"),
+        Step("coverage", lambda: coverage, logs / "coverage.log"),
+        frame_figures(dkp_ckpt, data, figures, logs, frame_videos),
     ])  # fmt: skip
+    print(f"    verdicts: {figures / 'verdicts.md'}", flush=True)
     minutes = (time.time() - start) / 60
     print(f"done in {minutes:.1f} min; figures and tables in {figures}", flush=True)
     return 0

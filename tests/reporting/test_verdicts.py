@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -77,3 +81,14 @@ def test_missing_series_are_said_and_the_table_is_written(tmp_path):
     assert csv_path.read_text().count("\n") == 2
     with pytest.raises(ValueError, match="kind"):
         Claim("x", "A", "B", "somewhere")
+
+
+def test_check_claims_script_names_a_missing_sweep_directory(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "experiments" / "check_claims.py"
+    args = [sys.executable, str(script), "--out", str(tmp_path / "figures")]
+    missing = subprocess.run([*args, str(tmp_path / "nope")], capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"check_claims: {tmp_path / 'nope'}: no such sweep directory"
+    empty = subprocess.run([*args, str(tmp_path)], capture_output=True, text=True)
+    assert empty.stderr.strip() == f"check_claims: no results.json under {tmp_path}"
+    assert not (tmp_path / "figures").exists()
