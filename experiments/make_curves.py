@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     run_all(steps)
     print("[4/4] curves, tables, verdicts, example figures, coverage, class groups", flush=True)
     swept = runs / "sweeps"
+    figures.mkdir(parents=True, exist_ok=True)
     exit_counts_near(exit_points(runs), figures, fraction=0.5)
     for name, *_ in EXITS:  # each checkpoint alone, and the oracle's floor on any stopping rule
         for kind in ("md", "csv"):
