@@ -1,8 +1,8 @@
 """A pipeline's steps, run up to ``jobs`` at a time, each as soon as the steps it needs are done.
 
-One dkp command on two cores keeps them busy about two thirds of the time (one torch thread
-computes while one DataLoader worker decodes, and each waits on the other); a second command
-beside it fills the gaps. Each command computes what it computes alone, to the last digit: its
+One dkp command on two cores keeps them busy about three quarters of the time (one torch
+thread computes while one DataLoader worker decodes, and each waits on the other); a second
+command beside it fills the gaps. Each command computes what it computes alone, to the last digit: its
 threads and workers are set by its own config, not by what runs beside it.
 """
 
