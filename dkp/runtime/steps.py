@@ -2,8 +2,8 @@
 
 One dkp command on two cores keeps them busy about three quarters of the time (one torch
 thread computes while one DataLoader worker decodes, and each waits on the other); a second
-command beside it fills the gaps. Each command computes what it computes alone, to the last digit: its
-threads and workers are set by its own config, not by what runs beside it.
+command beside it fills the gaps. Each command computes what it computes alone, to the last
+digit: its threads and workers are set by its own config, not by what runs beside it.
 """
 
 from __future__ import annotations
