@@ -190,12 +190,11 @@ def evaluation_steps(
     needs its training step (in the same list of steps)."""
     out = out or runs
     steps = []
-    for kind, rows in (("sweep", sweeps), ("exits", EXITS)):
+    for prefix, build, rows in (("sweep_", _sweep_command, sweeps), ("", _exits_command, EXITS)):
         for name, stage, what, overrides in rows:
-            build = _sweep_command if kind == "sweep" else _exits_command
             command = partial(build, runs, stage, tag, data, what, overrides,
                               out / "sweeps" / name / tag)  # fmt: skip
-            step = f"sweep_{name}{tag}" if kind == "sweep" else f"{name}{tag}"
+            step = f"{prefix}{name}{tag}"
             needs = (f"train_{stage}{tag}",) if trained else ()
             steps.append(Step(step, command, out / "logs" / f"{step}.log", needs))
     return steps
