@@ -109,10 +109,10 @@ COMMANDS = CommandRunner()
 JOBS = 2
 
 
-def run_all(steps: list[Step]) -> None:
+def run_all(steps: list[Step], progress: Progress | None = PROGRESS) -> None:
     """Run the steps, ``JOBS`` at a time; stop with the failed one's log tail if one fails."""
     try:
-        run_steps(steps, COMMANDS, JOBS, progress=PROGRESS)
+        run_steps(steps, COMMANDS, JOBS, progress=progress)
     except StepFailed as failure:
         log = failure.step.log
         tail = "".join(log.read_text().splitlines(keepends=True)[-25:])
@@ -120,8 +120,9 @@ def run_all(steps: list[Step]) -> None:
 
 
 def run(args: list[str], log: Path) -> None:
-    """Run one dkp command, its output to ``log``; stop with the log's tail if it fails."""
-    run_all([Step(log.stem, lambda: args, log)])
+    """Run one dkp command (not counted in ``PROGRESS``), its output to ``log``; stop with
+    the log's tail if it fails."""
+    run_all([Step(log.stem, lambda: args, log)], progress=None)
 
 
 def checkpoint(runs: Path, stage: str, tag: str) -> str:
@@ -270,10 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     sweeps = [s for s in SWEEPS if not args.quick or s[0] in QUICK["sweeps"]]
     frame_videos = 2 if args.quick else 4
-    # dataset; per seed: trainings, sweeps, exit curves; curves (1 or 2); verdicts, frame
-    # figures, coverage, class groups, teacher frame choice
+    # per seed: trainings, sweeps, exit curves; then curves (1 or 2), verdicts, frame figures,
+    # coverage, class groups, teacher frame choice
     per_seed = len(STAGES) + len(sweeps) + len(EXITS)
-    PROGRESS.total = 1 + args.seeds * per_seed + (1 if args.quick else 2) + 5
 
     logs = runs / "logs"
     print(f"[1/4] embedded dataset in {data}", flush=True)
@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.seeds} seed{'s' if args.seeds > 1 else ''}; {JOBS} commands at a time)",
         flush=True,
     )
+    PROGRESS.begin(args.seeds * per_seed + (1 if args.quick else 2) + 5, JOBS)
     tags = [f"seed{seed}" if seed else "" for seed in range(args.seeds)]  # seed 0: plain layout
     steps = []
     for seed, tag in enumerate(tags):

@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     synthetic = [PY, "-m", "dkp.cli.synthetic", "--out", str(data), "--seed", str(args.seed)]
     synthetic += ["--videos-per-class", "0", str(val), str(test), *shlex.split(args.synthetic)]
     trained_checkpoints(runs)  # all there, or a one-line error
-    make_curves.PROGRESS.total = 1 + len(SWEEPS) + len(EXITS)
     run(synthetic, out / "logs" / "synthetic.log")
+    make_curves.PROGRESS.begin(len(SWEEPS) + len(EXITS), make_curves.JOBS)
     run_all(evaluation_steps(runs, data, "", SWEEPS, out=out, trained=False))
     first, _ = collect_points([runs / "sweeps"])
     second, _ = collect_points([out / "sweeps"])

@@ -32,15 +32,24 @@ class Step:
 
 
 class Progress:
-    """Steps done out of a total, the time spent, and the time left at the pace so far."""
+    """Steps done out of a total, the time spent, and the time left: the steps left at the
+    mean time of a step so far, ``jobs`` at a time (a pace from the wall clock alone would
+    read the first of two steps that ran side by side as twice its share)."""
 
-    def __init__(self, total: int = 0) -> None:
-        self.total, self.done, self.start = total, 0, time.time()
+    def __init__(self, total: int = 0, jobs: int = 1) -> None:
+        self.begin(total, jobs)
 
-    def step(self) -> str:
+    def begin(self, total: int, jobs: int = 1) -> None:
+        """Count anew from now: ``total`` steps, ``jobs`` at a time."""
+        self.total, self.jobs, self.done, self.busy = total, jobs, 0, 0.0
+        self.start = time.time()
+
+    def step(self, seconds: float) -> str:
+        """Count a step that took ``seconds``; its progress line."""
         self.done += 1
+        self.busy += seconds
+        left = self.busy / self.done * max(self.total - self.done, 0) / self.jobs
         spent = time.time() - self.start
-        left = spent / self.done * max(self.total - self.done, 0)
         return f"[{self.done}/{self.total}, {clock(spent)} spent, ~{clock(left)} left]"
 
 
@@ -115,8 +124,9 @@ def run_steps(
                 failed = failed or StepFailed(step, status)
                 continue
             done.add(name)
-            counted = f" {progress.step()}" if progress is not None else ""
-            say(f"    {name} done in {clock(time.time() - began)}{counted}")
+            took = time.time() - began
+            counted = f" {progress.step(took)}" if progress is not None else ""
+            say(f"    {name} done in {clock(took)}{counted}")
             if step.done is not None:
                 step.done()
     if failed is not None:

@@ -45,6 +45,14 @@ def test_two_steps_run_at_once_and_a_third_waits_for_both(tmp_path: Path) -> Non
     assert said[-2].endswith("left]") and "[3/3, " in said[-2]
 
 
+def test_time_left_is_the_mean_step_over_the_jobs_not_the_wall_clock_pace() -> None:
+    progress = Progress(total=5, jobs=2)
+    assert progress.step(60.0).endswith("~2:00 left]")  # 4 steps of 60 s, 2 at a time
+    assert progress.step(30.0).startswith("[2/5, 0:00 spent")
+    progress.begin(3)  # a new phase, one at a time
+    assert progress.step(10.0).endswith("[1/3, 0:00 spent, ~0:20 left]")
+
+
 def test_one_at_a_time_follows_the_given_order(tmp_path: Path) -> None:
     order = tmp_path / "order"
     steps = [sh(tmp_path, n, f"echo {n} >> {order}") for n in ("first", "second", "third")]
