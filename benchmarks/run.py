@@ -4,6 +4,7 @@ python -m benchmarks.run                  # the full suite (120 s videos, 360p a
 python -m benchmarks.run --quick          # 30 s videos at 360p, fewer repetitions
 python -m benchmarks.run --only models    # the networks alone: videos/s, latency, GMACs
 python -m benchmarks.run --only preparation  # paper-scale samples: originals vs prepared copies
+python -m benchmarks.run --only evaluation   # bootstrap intervals: AP kernel vs scikit-learn
 python -m benchmarks.run --compare A.json B.json
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import decoding, inputs, models, preparation, report, throughput
+from benchmarks import decoding, evaluation, inputs, models, preparation, report, throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ((8, 112), (25, 224), (64, 112))  # frames per video and the model's input size
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, help="repetitions of each method (default 2)")
     parser.add_argument(
         "--only",
-        choices=["decoding", "memory", "throughput", "models", "preparation"],
+        choices=["decoding", "memory", "throughput", "models", "preparation", "evaluation"],
         action="append",
     )
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow)")
@@ -321,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": throughput_section,
         "models": models_section,
         "preparation": preparation.section,
+        "evaluation": evaluation.section,
     }
     for name, section in sections.items():
         if not args.only or name in args.only:

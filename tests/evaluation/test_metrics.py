@@ -124,7 +124,7 @@ def test_ap_under_video_weights_is_scikit_learns_with_sample_weights(seed):
     scores = rng.normal(size=videos)
     if seed % 3 == 0:
         scores = np.round(scores, 1)  # ties share one step
-    positive = rng.random(videos) < 0.3
+    positive = rng.random(videos) < (0.3 if seed % 2 else 0.9)  # rare and frequent classes
     positive[0] = True
     weights = np.random.default_rng(seed).multinomial(videos, np.full(videos, 1 / videos), 4)
     ours = average_precision(scores, positive, weights)
@@ -134,3 +134,20 @@ def test_ap_under_video_weights_is_scikit_learns_with_sample_weights(seed):
         else:
             expected = average_precision_score(positive, scores, sample_weight=row)
             assert ap == pytest.approx(expected, abs=1e-12)
+
+
+def test_ap_of_a_weight_row_is_the_same_alone_or_in_a_batch():
+    rng = np.random.default_rng(0)
+    scores, positive = np.round(rng.normal(size=300), 1), rng.random(300) < 0.2
+    weights = rng.multinomial(300, np.full(300, 1 / 300), 50).astype(np.float64)
+    batch = average_precision(scores, positive, weights)
+    alone = [average_precision(scores, positive, row)[0] for row in weights]
+    assert batch.tolist() == alone  # bit for bit: a point's value is its all-ones replicate
+
+
+def test_ap_when_the_positives_tie_with_negatives_at_the_end():
+    scores = np.array([3.0, 2.0, 1.0, 1.0, 1.0])
+    positive = np.array([False, True, False, True, False])
+    # thresholds: {3} no positive, {2} P=1/2 R=1/2, {1,1,1} P=2/5 R=1
+    assert average_precision(scores, positive, np.ones(5)).tolist() == [0.5 * 0.5 + 0.5 * 0.4]
+    assert np.isnan(average_precision(scores, np.zeros(5, bool), np.ones((2, 5)))).all()
