@@ -5,6 +5,8 @@ generator seed), and every point compared with the first split's.
 The bootstrap interval of a point estimates this move from one split; this measures it. Writes
 ``--out/figures/split_shift.{md,csv}``, the claims decided again on the second split
 (``--out/figures/verdicts.{md,csv}``, as `make curves` writes them), and prints the summary.
+``--against`` compares with another run of this script instead, so two splits of a size other
+than the first's (``--videos-per-class``) measure how the move shrinks with more test videos.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--synthetic", default="", help="further dkp-synthetic options")
     parser.add_argument("--out", type=Path, default=None, help="default: RUNS/second-split")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="sweeps to compare with (default: RUNS/sweeps, the first split); an earlier run's "
+        "OUT/sweeps compares two drawn splits, e.g. two larger ones",
+    )
     args = parser.parse_args(argv)
     runs = args.runs.resolve()
     out = (args.out or runs / "second-split").resolve()
@@ -59,9 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     run(synthetic, out / "logs" / "synthetic.log")
     make_curves.PROGRESS.begin(len(SWEEPS) + len(EXITS), make_curves.JOBS)
     run_all(evaluation_steps(runs, data, "", SWEEPS, out=out, trained=False))
-    first, _ = collect_points([runs / "sweeps"])
+    against = (args.against or runs / "sweeps").resolve()
+    first, _ = collect_points([against])
     second, _ = collect_points([out / "sweeps"])
-    shifts = pair_points(first, runs / "sweeps", second, out / "sweeps")
+    shifts = pair_points(first, against, second, out / "sweeps")
     write_shift_table(shifts, out / "figures", "split_shift")
     verdicts = write_verdicts(CLAIMS, series_points(second), out / "figures")
     print(f"all points: {ShiftSummary.of(shifts).line()}")
