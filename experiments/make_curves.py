@@ -102,6 +102,10 @@ QUICK = {
 
 
 PROGRESS = Progress()
+#: Each kind of step's time relative to a training's, which the time left assumes until a
+#: step of that kind is done: a fresh clone's run on 2 cores took 59 s per training, 49 per
+#: sweep, 17 per exit curve and 4 per report on average.
+STEP_WEIGHTS = {"train": 1.0, "sweep": 0.8, "exit": 0.3, "report": 0.07}
 #: Commands run forked from this process once it has imported torch and Lightning, which
 #: saves each 4-5 s (dkp.runtime.commands); main()'s --no-fork makes each a fresh process.
 COMMANDS = CommandRunner()
@@ -160,7 +164,8 @@ def train_step(name: str, runs: Path, data: Path, extra: list[str], tag: str) ->
         )
 
     log = runs / "logs" / f"train_{name}{tag}.log"
-    return Step(f"train_{name}{tag}", command, log, tuple(f"train_{n}{tag}" for n in needs), done)
+    needs_trained = tuple(f"train_{n}{tag}" for n in needs)
+    return Step(f"train_{name}{tag}", command, log, needs_trained, done, kind="train")
 
 
 def trained_checkpoints(runs: Path, tag: str = "") -> dict[str, str]:
@@ -191,13 +196,14 @@ def evaluation_steps(
     needs its training step (in the same list of steps)."""
     out = out or runs
     steps = []
-    for prefix, build, rows in (("sweep_", _sweep_command, sweeps), ("", _exits_command, EXITS)):
+    kinds = (("sweep", "sweep_", _sweep_command, sweeps), ("exit", "", _exits_command, EXITS))
+    for kind, prefix, build, rows in kinds:
         for name, stage, what, overrides in rows:
             command = partial(build, runs, stage, tag, data, what, overrides,
                               out / "sweeps" / name / tag)  # fmt: skip
             step = f"{prefix}{name}{tag}"
             needs = (f"train_{stage}{tag}",) if trained else ()
-            steps.append(Step(step, command, out / "logs" / f"{step}.log", needs))
+            steps.append(Step(step, command, out / "logs" / f"{step}.log", needs, kind=kind))
     return steps
 
 
@@ -234,7 +240,7 @@ def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> S
         for path in chosen[:count]:
             shutil.move(folder / f"{path.stem}.png", out / f"frames_{path.stem}.png")
 
-    return Step("frame_figures", lambda: cmd, logs / "predict.log", done=done)
+    return Step("frame_figures", lambda: cmd, logs / "predict.log", done=done, kind="report")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     frame_videos = 2 if args.quick else 4
     # per seed: trainings, sweeps, exit curves; then curves (1 or 2), verdicts, frame figures,
     # coverage, class groups, teacher frame choice
-    per_seed = len(STAGES) + len(sweeps) + len(EXITS)
+    per_seed = ["train"] * len(STAGES) + ["sweep"] * len(sweeps) + ["exit"] * len(EXITS)
+    reports = ["report"] * ((1 if args.quick else 2) + 5)
 
     logs = runs / "logs"
     print(f"[1/4] embedded dataset in {data}", flush=True)
@@ -284,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.seeds} seed{'s' if args.seeds > 1 else ''}; {JOBS} commands at a time)",
         flush=True,
     )
-    PROGRESS.begin(args.seeds * per_seed + (1 if args.quick else 2) + 5, JOBS)
+    PROGRESS.begin(args.seeds * per_seed + reports, JOBS, STEP_WEIGHTS)
     tags = [f"seed{seed}" if seed else "" for seed in range(args.seeds)]  # seed 0: plain layout
     steps = []
     for seed, tag in enumerate(tags):
@@ -323,12 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     coverage = [PY, str(here / "sampling_coverage.py"), "--data", str(data), "--ckpt", dkp_ckpt]
     coverage += ["--out", str(figures / "coverage.md")]
     run_all([  # the longest first
-        Step("verdicts", lambda: claims, logs / "verdicts.log"),
+        Step("frame_choice", lambda: choice, logs / "frame_choice.log", kind="report"),
+        Step("verdicts", lambda: claims, logs / "verdicts.log", kind="report"),
         *(Step(name, lambda name=name: [*draw, "--name", name, *map(str, drawn[name])],
-               logs / f"{name}.log") for name in drawn),
-        Step("frame_choice", lambda: choice, logs / "frame_choice.log"),
-        Step("class_groups", lambda: groups, logs / "class_groups.log"),
-        Step("coverage", lambda: coverage, logs / "coverage.log"),
+               logs / f"{name}.log", kind="report") for name in drawn),
+        Step("class_groups", lambda: groups, logs / "class_groups.log", kind="report"),
+        Step("coverage", lambda: coverage, logs / "coverage.log", kind="report"),
         frame_figures(dkp_ckpt, data, figures, logs, frame_videos),
     ])  # fmt: skip
     print(f"    verdicts: {figures / 'verdicts.md'}", flush=True)

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     synthetic += ["--videos-per-class", "0", str(val), str(test), *shlex.split(args.synthetic)]
     trained_checkpoints(runs)  # all there, or a one-line error
     run(synthetic, out / "logs" / "synthetic.log")
-    make_curves.PROGRESS.begin(len(SWEEPS) + len(EXITS), make_curves.JOBS)
+    kinds = ["sweep"] * len(SWEEPS) + ["exit"] * len(EXITS)
+    make_curves.PROGRESS.begin(kinds, make_curves.JOBS, make_curves.STEP_WEIGHTS)
     run_all(evaluation_steps(runs, data, "", SWEEPS, out=out, trained=False))
     against = (args.against or runs / "sweeps").resolve()
     first, _ = collect_points([against])

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,28 +30,51 @@ class Step:
     log: Path
     needs: tuple[str, ...] = ()
     done: Callable[[], None] | None = None
+    kind: str = ""  # steps of one kind take about as long (the time-left estimate)
 
 
 class Progress:
-    """Steps done out of a total, the time spent, and the time left: the steps left at the
-    mean time of a step so far, ``jobs`` at a time (a pace from the wall clock alone would
-    read the first of two steps that ran side by side as twice its share)."""
+    """Steps done out of a total, the time spent, and the time left, ``jobs`` at a time.
 
-    def __init__(self, total: int = 0, jobs: int = 1) -> None:
-        self.begin(total, jobs)
+    Each step left counts at the mean time of the steps of its kind done so far; a kind not
+    seen yet at its ``weights`` entry (a prior relative time, 1 if absent) times the seconds
+    per unit of weight done so far, so a pipeline's short report steps do not count as long as
+    its trainings. (A pace from the wall clock alone would read the first of two steps that ran
+    side by side as twice its share.)"""
 
-    def begin(self, total: int, jobs: int = 1) -> None:
-        """Count anew from now: ``total`` steps, ``jobs`` at a time."""
-        self.total, self.jobs, self.done, self.busy = total, jobs, 0, 0.0
+    def __init__(self, kinds: Sequence[str] = (), jobs: int = 1) -> None:
+        self.begin(kinds, jobs)
+
+    def begin(
+        self, kinds: Sequence[str], jobs: int = 1, weights: Mapping[str, float] | None = None
+    ) -> None:
+        """Count anew from now: one step of each of ``kinds`` to come, ``jobs`` at a time."""
+        self.left, self.total, self.jobs = Counter(kinds), len(kinds), jobs
+        self.weights = dict(weights or {})
+        self.took: dict[str, list[float]] = {}
         self.start = time.time()
 
-    def step(self, seconds: float) -> str:
-        """Count a step that took ``seconds``; its progress line."""
-        self.done += 1
-        self.busy += seconds
-        left = self.busy / self.done * max(self.total - self.done, 0) / self.jobs
+    def step(self, seconds: float, kind: str = "") -> str:
+        """Count a step of ``kind`` that took ``seconds``; its progress line."""
+        self.took.setdefault(kind, []).append(seconds)
+        self.left[kind] = max(self.left[kind] - 1, 0)
+        done = sum(map(len, self.took.values()))
         spent = time.time() - self.start
-        return f"[{self.done}/{self.total}, {clock(spent)} spent, ~{clock(left)} left]"
+        return f"[{done}/{self.total}, {clock(spent)} spent, ~{clock(self.time_left())} left]"
+
+    def time_left(self) -> float:
+        """Seconds the steps left should take, ``jobs`` at a time."""
+        weight = self.weights.get
+        unit = sum(map(sum, self.took.values())) / sum(
+            weight(kind, 1.0) * len(times) for kind, times in self.took.items()
+        )
+        each = {
+            kind: sum(self.took[kind]) / len(self.took[kind])
+            if kind in self.took
+            else weight(kind, 1.0) * unit
+            for kind in self.left
+        }
+        return sum(each[kind] * count for kind, count in self.left.items()) / self.jobs
 
 
 def clock(seconds: float) -> str:
@@ -125,7 +149,7 @@ def run_steps(
                 continue
             done.add(name)
             took = time.time() - began
-            counted = f" {progress.step(took)}" if progress is not None else ""
+            counted = f" {progress.step(took, step.kind)}" if progress is not None else ""
             say(f"    {name} done in {clock(took)}{counted}")
             if step.done is not None:
                 step.done()

@@ -34,7 +34,7 @@ def test_two_steps_run_at_once_and_a_third_waits_for_both(tmp_path: Path) -> Non
             done=lambda: said.append("c done"),
         ),  # fmt: skip
     ]
-    progress = Progress(total=3)
+    progress = Progress([""] * 3)
     run_steps(steps, CommandRunner(fork=False), jobs=2, say=said.append, progress=progress)
     assert c.read_text() == "True\n"
     assert said[:2] == [
@@ -46,11 +46,21 @@ def test_two_steps_run_at_once_and_a_third_waits_for_both(tmp_path: Path) -> Non
 
 
 def test_time_left_is_the_mean_step_over_the_jobs_not_the_wall_clock_pace() -> None:
-    progress = Progress(total=5, jobs=2)
+    progress = Progress([""] * 5, jobs=2)
     assert progress.step(60.0).endswith("~2:00 left]")  # 4 steps of 60 s, 2 at a time
     assert progress.step(30.0).startswith("[2/5, 0:00 spent")
-    progress.begin(3)  # a new phase, one at a time
-    assert progress.step(10.0).endswith("[1/3, 0:00 spent, ~0:20 left]")
+    progress.begin(["x"] * 3)  # a new phase, one at a time
+    assert progress.step(10.0, "x").endswith("[1/3, 0:00 spent, ~0:20 left]")
+
+
+def test_each_kind_counts_at_its_own_mean_and_an_unseen_kind_at_its_weight() -> None:
+    progress = Progress()
+    weights = {"train": 1.0, "sweep": 0.5, "report": 0.1}
+    progress.begin(["train", "train", "sweep", "sweep", "report"], jobs=2, weights=weights)
+    # a train at 60 s; sweeps at 0.5 x 60 and the report at 0.1 x 60: (60 + 60 + 6) / 2
+    assert progress.step(60.0, "train").endswith("[1/5, 0:00 spent, ~1:03 left]")
+    # a sweep took 90 s: the other one counts 90; the report 0.1 x (150 s / 1.5 units)
+    assert progress.step(90.0, "sweep").endswith("~1:20 left]")  # (60 + 90 + 10) / 2
 
 
 def test_one_at_a_time_follows_the_given_order(tmp_path: Path) -> None:
