@@ -58,36 +58,26 @@ def scale_case(name: str, videos: int, classes: int, reps: int) -> dict:
     }
 
 
+#: The table's columns: (header, key of a row).
+COLUMNS = (
+    ("test set", "scale"),
+    ("videos", "videos"),
+    ("classes", "classes"),
+    ("us dkp", "us_dkp"),
+    ("us sklearn", "us_sklearn"),
+    ("x sklearn", "x_sklearn"),
+    ("s per point dkp", "point_s_dkp"),
+    ("s per point sklearn", "point_s_sklearn"),
+)
+
+
 def section(args, out: dict) -> list[str]:
     """The ``make bench`` section: one row per scale."""
     rows = [scale_case(*scale, args.reps) for scale in SCALES]
     out["evaluation"] = rows
-    return [
-        report.table(
-            f"A curve point's bootstrap interval ({REPLICATES} replicates): AP per class and "
-            "replicate, dkp's kernel against scikit-learn's, side by side",
-            (
-                "test set",
-                "videos",
-                "classes",
-                "us dkp",
-                "us sklearn",
-                "x sklearn",
-                "s per point dkp",
-                "s per point sklearn",
-            ),
-            [
-                (
-                    r["scale"],
-                    r["videos"],
-                    r["classes"],
-                    r["us_dkp"],
-                    r["us_sklearn"],
-                    r["x_sklearn"],
-                    r["point_s_dkp"],
-                    r["point_s_sklearn"],
-                )
-                for r in rows
-            ],
-        )  # fmt: skip
-    ]
+    title = (
+        f"A curve point's bootstrap interval ({REPLICATES} replicates): AP per class and "
+        "replicate, dkp's kernel against scikit-learn's, side by side"
+    )
+    header = [name for name, _ in COLUMNS]
+    return [report.table(title, header, [[r[key] for _, key in COLUMNS] for r in rows])]

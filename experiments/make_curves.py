@@ -277,9 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     sweeps = [s for s in SWEEPS if not args.quick or s[0] in QUICK["sweeps"]]
     frame_videos = 2 if args.quick else 4
-    # per seed: trainings, sweeps, exit curves; then curves (1 or 2), verdicts, frame figures,
+    # after the trainings, sweeps and exit curves: curves (1 or 2), verdicts, frame figures,
     # coverage, class groups, teacher frame choice
-    per_seed = ["train"] * len(STAGES) + ["sweep"] * len(sweeps) + ["exit"] * len(EXITS)
     reports = ["report"] * ((1 if args.quick else 2) + 5)
 
     logs = runs / "logs"
@@ -291,13 +290,13 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.seeds} seed{'s' if args.seeds > 1 else ''}; {JOBS} commands at a time)",
         flush=True,
     )
-    PROGRESS.begin(args.seeds * per_seed + reports, JOBS, STEP_WEIGHTS)
     tags = [f"seed{seed}" if seed else "" for seed in range(args.seeds)]  # seed 0: plain layout
     steps = []
     for seed, tag in enumerate(tags):
         steps += [train_step(n, runs, data, [*extra, f"seed={seed}"], tag) for n in STAGES]
     for tag in tags:
         steps += evaluation_steps(runs, data, tag, sweeps)
+    PROGRESS.begin([s.kind for s in steps] + reports, JOBS, STEP_WEIGHTS)
     run_all(steps)
     print("[4/4] curves, tables, verdicts, example figures, coverage, class groups", flush=True)
     swept = runs / "sweeps"

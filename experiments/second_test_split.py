@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     synthetic += ["--videos-per-class", "0", str(val), str(test), *shlex.split(args.synthetic)]
     trained_checkpoints(runs)  # all there, or a one-line error
     run(synthetic, out / "logs" / "synthetic.log")
-    kinds = ["sweep"] * len(SWEEPS) + ["exit"] * len(EXITS)
-    make_curves.PROGRESS.begin(kinds, make_curves.JOBS, make_curves.STEP_WEIGHTS)
-    run_all(evaluation_steps(runs, data, "", SWEEPS, out=out, trained=False))
+    steps = evaluation_steps(runs, data, "", SWEEPS, out=out, trained=False)
+    make_curves.PROGRESS.begin([s.kind for s in steps], make_curves.JOBS, make_curves.STEP_WEIGHTS)
+    run_all(steps)
     against = (args.against or runs / "sweeps").resolve()
     first, _ = collect_points([against])
     second, _ = collect_points([out / "sweeps"])
