@@ -90,7 +90,7 @@ def plot_curves(
     notes = ["bars: 95% interval over test videos"]
     if any(p.gflops_std for p in points):
         notes.append("horizontal: GFLOPs spread\nover videos (1 s.d.)")
-    if any(len(m) != len({p.gflops for p in m}) for m in [_by(points, n) for n in curves]):
+    if any(p.seeds > 1 for members in curves.values() for p in members):
         notes.append("band: 95% interval\nover trained seeds")
     legend.set_title("\n".join(notes), prop={"size": 7})
     legend._legend_box.align = "left"
@@ -105,10 +105,6 @@ def plot_curves(
         fig.savefig(paths[1], metadata={"Date": None})
     plt.close(fig)
     return paths
-
-
-def _by(points: Sequence[CurvePoint], series: str) -> list[CurvePoint]:
-    return [p for p in points if p.series == series]
 
 
 @dataclass

@@ -4,7 +4,8 @@ A point is one evaluated run (its mean GFLOPs per video and score). Where the ru
 per-video scores (``scores.npz`` beside ``results.json``), the point also carries bootstrap
 replicates of its score (:mod:`dkp.evaluation.bootstrap`): every run scored on the same videos
 is resampled with the same weights, so two points can be compared paired. Repeated runs of a
-series at one GFLOPs value (independently trained seeds) are one :class:`SeriesPoint`.
+series at one place on its curve (independently trained seeds) are one :class:`SeriesPoint`:
+a sweep's runs at one GFLOPs value, an exit curve's at one budget fraction.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class CurvePoint:
     value_lo: float = math.nan  # 95 % bootstrap interval over the test videos (percent)
     value_hi: float = math.nan
     replicates: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # An exit curve's budget as a share of its full model's cost: its place on the curve,
+    # the same for every seed's model, whatever GFLOPs each reached.
+    budget_fraction: float | None = None
 
 
 def series_label(results: Results) -> str:
@@ -83,6 +87,7 @@ def _point(path: Path, results: Results, metric: str, split: str) -> CurvePoint:
         frames_teacher=_finite(results.cost.frames_teacher, math.nan),
         source=str(path),
         num_videos=results.num_videos,
+        budget_fraction=results.exits.budget_fraction if results.exits else None,
     )
 
 
@@ -180,9 +185,9 @@ def _with_intervals(
 
 @dataclass
 class SeriesPoint:
-    """A series at one GFLOPs value: the mean over its runs (seeds), the 95 % bootstrap
-    interval of that mean over test videos and, with several runs, the 95 % interval of the
-    mean over runs (t-interval)."""
+    """A series at one place on its curve: the mean over its runs (seeds) of cost and score,
+    the 95 % bootstrap interval of that mean over test videos and, with several runs, the
+    95 % interval of the mean over runs (t-interval)."""
 
     series: str
     gflops: float
@@ -196,24 +201,40 @@ class SeriesPoint:
     replicates: np.ndarray | None = field(default=None, repr=False)
 
 
+def _place(p: CurvePoint) -> tuple[str, float]:
+    """Where runs of one series meet: an exit curve's budget fraction, else the GFLOPs (a
+    sweep's cost does not depend on the model)."""
+    if p.budget_fraction is not None:
+        return "budget", p.budget_fraction
+    return "gflops", p.gflops
+
+
 def series_points(points: Sequence[CurvePoint]) -> dict[str, list[SeriesPoint]]:
-    """Each series' points by ascending GFLOPs, repeated runs at one GFLOPs value merged."""
-    groups: dict[tuple[str, float], list[CurvePoint]] = defaultdict(list)
+    """Each series' points by ascending GFLOPs, repeated runs at one place merged. Seeds'
+    exit curves reach a budget at different costs: their mean is the point, so a verdict
+    never picks one seed's lucky point against the others' mean."""
+    groups: dict[tuple[str, tuple[str, float]], list[CurvePoint]] = defaultdict(list)
     for p in points:
-        groups[p.series, p.gflops].append(p)
+        groups[p.series, _place(p)].append(p)
     out: dict[str, list[SeriesPoint]] = defaultdict(list)
-    for (series, gflops), runs in sorted(groups.items()):
+    for (series, (kind, place)), runs in groups.items():
         values = np.asarray([p.value for p in runs])
         reps = [p.replicates for p in runs]
         mean_reps = np.mean(reps, axis=0) if all(r is not None for r in reps) else None
         lo, hi = interval(mean_reps) if mean_reps is not None else (math.nan, math.nan)
-        spread = float(np.mean([p.gflops_std for p in runs]))
         point = SeriesPoint(
-            series, gflops, spread, float(values.mean()), lo, hi, len(runs), replicates=mean_reps
+            series,
+            place if kind == "gflops" else float(np.mean([p.gflops for p in runs])),
+            float(np.mean([p.gflops_std for p in runs])),
+            float(values.mean()),
+            lo,
+            hi,
+            len(runs),
+            replicates=mean_reps,
         )
         if len(runs) >= 2:
             t = T_975.get(len(runs), 1.96)
             half = t * float(values.std(ddof=1)) / math.sqrt(len(runs))
             point.seed_lo, point.seed_hi = point.value - half, point.value + half
         out[series].append(point)
-    return dict(out)
+    return {name: sorted(members, key=lambda p: p.gflops) for name, members in sorted(out.items())}
