@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"all points: {ShiftSummary.of(shifts).line()}")
     fixed = [s for s in shifts if s.place.split("/")[0] not in EXIT_NAMES]
     print(f"fixed-cost points (the sweeps): {ShiftSummary.of(fixed).line()}")
+    exits = [s for s in shifts if s.place.split("/")[0] in EXIT_NAMES]
+    print(f"exit curves: {ShiftSummary.of(exits).line()}")
+    equal = ShiftSummary.of(exits, equal_cost=True)
+    print(f"exit curves, the second split's read at the first's GFLOPs: {equal.line()}")
     print(
         f"table: {out / 'figures' / 'split_shift.md'}; verdicts on the second split: {verdicts[-1]}"
     )

@@ -89,6 +89,8 @@ class RunComparison:
     def lines(self) -> list[str]:
         """The summary: every point, each series, and the claims whose verdicts changed."""
         out = [f"all points: {ShiftSummary.of(self.shifts).line()}"]
+        equal = ShiftSummary.of(self.shifts, equal_cost=True)
+        out.append(f"all points, B's curves at A's GFLOPs: {equal.line()}")
         for series in dict.fromkeys(s.series for s in self.shifts):
             mine = [s for s in self.shifts if s.series == series]
             out.append(f"{series}: {ShiftSummary.of(mine).line()}")

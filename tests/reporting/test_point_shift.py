@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,11 @@ from dkp.reporting.point_shift import ShiftSummary, pair_points, write_shift_tab
 from dkp.reporting.points import CurvePoint
 
 
-def point(root: Path, place: str, value: float, series: str = "Teacher") -> CurvePoint:
+def point(
+    root: Path, place: str, value: float, series: str = "Teacher", gflops: float = 0.01
+) -> CurvePoint:
     source = str(root / place / "results.json")
-    return CurvePoint(series, 0.01, 0.0, value, "mAP", 0, 1, source, 432, value - 2, value + 2)
+    return CurvePoint(series, gflops, 0.0, value, "mAP", 0, 1, source, 432, value - 2, value + 2)
 
 
 def test_points_pair_by_place_under_their_roots(tmp_path: Path) -> None:
@@ -53,13 +56,34 @@ def test_runs_of_different_sweeps_are_refused(tmp_path: Path) -> None:
         pair_points(a, tmp_path / "a", [point(tmp_path / "b", "y/0", 80.0)], tmp_path / "b")
 
 
+def test_an_exit_curve_point_that_moved_along_the_curve_did_not_move_at_equal_cost(
+    tmp_path: Path,
+) -> None:
+    """B reaches each budget at more GFLOPs than A, but on A's curve: its points moved, its
+    curve did not."""
+    a_root, b_root = tmp_path / "a", tmp_path / "b"
+    curve = [(0.02, 70.0), (0.03, 80.0), (0.04, 90.0)]
+    a = [point(a_root, f"exit/{i}", v, "Exit", g) for i, (g, v) in enumerate(curve)]
+    b_curve = [(0.025, 75.0), (0.035, 85.0), (0.04, 91.0)]
+    b = [point(b_root, f"exit/{i}", v, "Exit", g) for i, (g, v) in enumerate(b_curve)]
+    shifts = pair_points(a, a_root, b, b_root)
+    assert [round(s.delta, 6) for s in shifts] == [5.0, 5.0, 1.0]
+    assert [round(s.delta_equal_cost, 6) for s in shifts[1:]] == [0.0, 1.0]
+    assert math.isnan(shifts[0].delta_equal_cost)  # 0.02: below B's cheapest point
+    summary = ShiftSummary.of(shifts, equal_cost=True)
+    assert (summary.count, summary.largest, summary.below, summary.inside) == (2, 1.0, 2, 2)
+    assert ShiftSummary.of(shifts[:1], equal_cost=True).line() == "no points to compare"
+    write_shift_table(shifts, tmp_path, "shift")
+    assert [r[-1] for r in csv.reader((tmp_path / "shift.csv").open())][1:] == ["–", "+0.0", "+1.0"]
+
+
 def test_table_lists_every_pair(tmp_path: Path) -> None:
     a = [point(tmp_path / "a", "teacher/0", 80.0)]
     b = [point(tmp_path / "b", "teacher/0", 82.25)]
     write_shift_table(pair_points(a, tmp_path / "a", b, tmp_path / "b"), tmp_path, "shift")
     rows = list(csv.reader((tmp_path / "shift.csv").open()))
     assert rows[1] == ["Teacher", "teacher/0", "0.01", "80.0", "[78.0, 82.0]", "0.01", "82.2",
-                       "+2.2"]  # fmt: skip
+                       "+2.2", "+2.2"]  # fmt: skip
     assert "| Teacher | teacher/0 |" in (tmp_path / "shift.md").read_text()
 
 

@@ -67,6 +67,7 @@ def test_points_pair_across_runs_and_tables_and_verdict_changes_are_found(tmp_pa
     ]
     lines = comparison.lines()
     assert lines[0].startswith("all points: 3 points move by a median of 1.0")
+    assert lines[1].startswith("all points, B's curves at A's GFLOPs: 3 points move by a median")
     assert any(line.startswith("Teacher: 1 points move by a median of 3.0,") for line in lines)
     assert lines[-2:] == [
         "claims with the same verdicts: 1 of 2",
