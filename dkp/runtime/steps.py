@@ -8,6 +8,7 @@ digit: its threads and workers are set by its own config, not by what runs besid
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import Counter
@@ -18,6 +19,9 @@ from pathlib import Path
 from dkp.runtime.commands import CommandRunner, Running
 
 POLL_SECONDS = 0.2
+#: A step done quicker than this found its work finished by an earlier run (a dkp command
+#: skips the jobs it finished before): it counts as done, but not in its kind's pace.
+FOUND_DONE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class Progress:
     seen yet at its ``weights`` entry (a prior relative time, 1 if absent) times the seconds
     per unit of weight done so far, so a pipeline's short report steps do not count as long as
     its trainings. (A pace from the wall clock alone would read the first of two steps that ran
-    side by side as twice its share.)"""
+    side by side as twice its share.) Steps that found their work done (a resumed or extended
+    run) count as done but not in the pace."""
 
     def __init__(self, kinds: Sequence[str] = (), jobs: int = 1) -> None:
         self.begin(kinds, jobs)
@@ -52,18 +57,26 @@ class Progress:
         self.left, self.total, self.jobs = Counter(kinds), len(kinds), jobs
         self.weights = dict(weights or {})
         self.took: dict[str, list[float]] = {}
+        self.done = 0
         self.start = time.time()
 
     def step(self, seconds: float, kind: str = "") -> str:
         """Count a step of ``kind`` that took ``seconds``; its progress line."""
-        self.took.setdefault(kind, []).append(seconds)
+        self.done += 1
         self.left[kind] = max(self.left[kind] - 1, 0)
-        done = sum(map(len, self.took.values()))
+        if seconds >= FOUND_DONE_SECONDS:
+            self.took.setdefault(kind, []).append(seconds)
         spent = time.time() - self.start
-        return f"[{done}/{self.total}, {clock(spent)} spent, ~{clock(self.time_left())} left]"
+        left = self.time_left()
+        shown = f"~{clock(left)} left" if math.isfinite(left) else "time left not known yet"
+        return f"[{self.done}/{self.total}, {clock(spent)} spent, {shown}]"
 
     def time_left(self) -> float:
-        """Seconds the steps left should take, ``jobs`` at a time."""
+        """Seconds the steps left should take, ``jobs`` at a time (NaN before any step ran)."""
+        if not sum(self.left.values()):
+            return 0.0
+        if not self.took:
+            return math.nan
         weight = self.weights.get
         unit = sum(map(sum, self.took.values())) / sum(
             weight(kind, 1.0) * len(times) for kind, times in self.took.items()

@@ -63,6 +63,18 @@ def test_each_kind_counts_at_its_own_mean_and_an_unseen_kind_at_its_weight() -> 
     assert progress.step(90.0, "sweep").endswith("~1:20 left]")  # (60 + 90 + 10) / 2
 
 
+def test_steps_that_found_their_work_done_count_as_done_but_not_in_the_pace() -> None:
+    """A resumed run: its first two trainings were done before and took a second each."""
+    progress = Progress()
+    progress.begin(["train"] * 4 + ["sweep"], jobs=1, weights={"train": 1.0, "sweep": 0.5})
+    assert progress.step(1.0, "train").endswith("[1/5, 0:00 spent, time left not known yet]")
+    progress.step(0.5, "train")
+    # the pace is the one real training's: 60 s for the one left, 30 s for the sweep
+    assert progress.step(60.0, "train").endswith("[3/5, 0:00 spent, ~1:30 left]")
+    progress.step(60.0, "train")
+    assert progress.step(2.0, "sweep").endswith("[5/5, 0:00 spent, ~0:00 left]")
+
+
 def test_one_at_a_time_follows_the_given_order(tmp_path: Path) -> None:
     order = tmp_path / "order"
     steps = [sh(tmp_path, n, f"echo {n} >> {order}") for n in ("first", "second", "third")]
