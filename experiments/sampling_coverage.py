@@ -6,7 +6,8 @@ For an ActivityNet-format dataset (``DIR/activity_net.v1-3.min.json`` + ``DIR/vi
 per-frame costs of a DKP checkpoint, prints (and writes as Markdown) the share of videos where
 a teacher / student frame lands inside an annotated action, for the sweeps of ``make curves``
 (adaptive n_t and fixed r_t, ratios 4 and 8), with fixed-interval's difference from adaptive
-interpolated at the same mean GFLOPs.
+interpolated at the same mean GFLOPs. Each share and difference carries a 95 % bootstrap
+interval over the videos (the same replicates for all, so the differences are paired).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from omegaconf import OmegaConf
 
 from dkp.data.annotations.activitynet import load_activitynet
 from dkp.data.sampling import build_sampling
+from dkp.evaluation.bootstrap import interpolate, replicate_weights
 from dkp.evaluation.coverage import segment_coverage
 from dkp.lightning import load_module
+from dkp.reporting.tables import interval_cell
 from dkp.runtime.config import CONFIG_DIR
 
 
@@ -31,7 +34,10 @@ def sweep_values(recipe: str, key: str) -> list[float]:
     return [float(v) for v in str(params[key]).split(",")]
 
 
-def coverage_table(records, model, ratios=(4, 8)) -> str:
+def coverage_table(records, model, ratios=(4, 8), replicates: int = 1000) -> str:
+    annotated = sum(1 for r in records if r.segments)
+    # the first row weighs every video once: the share itself; the rest are the replicates
+    weights = np.vstack([np.ones(annotated), replicate_weights(annotated, replicates)])
     lines = [
         "| series | GFLOPs | teacher sees the action (%) | student sees it (%) "
         "| teacher: fixed - adaptive at equal GFLOPs |",
@@ -46,16 +52,18 @@ def coverage_table(records, model, ratios=(4, 8)) -> str:
             segment_coverage(records, build_sampling("fixed", r_t=r, ratio=ratio), model)
             for r in sweep_values("fixed", "sampling.r_t")
         ]
-        gf = [a["gflops"] for a in adaptive]
+        gf = np.array([a.gflops for a in adaptive])
+        seen = np.stack([a.shares("teacher", weights) for a in adaptive])
         for name, rows in ((f"Adaptive-{ratio}", adaptive), (f"Fixed-{ratio}", fixed)):
             for row in rows:
+                teacher = row.shares("teacher", weights)
                 delta = ""
-                if name.startswith("Fixed") and gf[0] <= row["gflops"] <= gf[-1]:
-                    ref = np.interp(row["gflops"], gf, [a["teacher"] for a in adaptive])
-                    delta = f"{row['teacher'] - ref:+.1f}"
+                if name.startswith("Fixed") and gf[0] <= row.gflops <= gf[-1]:
+                    delta = interval_cell(teacher - interpolate(row.gflops, gf, seen), sign="+")
+                student = interval_cell(row.shares("student", weights))
                 lines.append(
-                    f"| {name} | {row['gflops']:.3f} | {row['teacher']:.1f} "
-                    f"| {row['student']:.1f} | {delta} |"
+                    f"| {name} | {row.gflops:.3f} | {interval_cell(teacher)} | {student} "
+                    f"| {delta} |"
                 )
     return "\n".join(lines)
 

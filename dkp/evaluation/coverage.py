@@ -10,6 +10,7 @@ count per video (adaptive) or a fixed spacing (fixed-interval) before anything i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,19 +25,38 @@ def hits_action(sampler: FrameSampler, record: VideoRecord) -> bool:
     return any(((times >= a) & (times < b)).any() for a, b in record.segments)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """A sampling on annotated videos: mean GMACs per video, and per stream whether each
+    video's frames hit its action (per video, so the share can be bootstrapped)."""
+
+    gflops: float
+    hits: dict[str, np.ndarray]  # stream -> (V,) bool
+
+    def share(self, stream: str) -> float:
+        """Percent of the videos where ``stream`` sees the action."""
+        return 100.0 * float(self.hits[stream].mean())
+
+    def shares(self, stream: str, weights: np.ndarray) -> np.ndarray:
+        """The share (%) under each row of video ``weights`` ``(B, V)``, e.g. bootstrap
+        replicates: ``(B,)``."""
+        weights = np.atleast_2d(weights)
+        return 100.0 * (weights @ self.hits[stream]) / weights.sum(axis=1)
+
+
 def segment_coverage(
     records: Iterable[VideoRecord], sampling: ClipSampling, model: CostModel
-) -> dict[str, float]:
-    """Mean GMACs per video and the share of videos (%) where each stream sees the action.
-
-    Only videos with annotated segments count; ``ValueError`` if there are none.
+) -> Coverage:
+    """The sampling's mean GMACs per video and, for each of its streams, which videos it sees
+    the action of. Only videos with annotated segments count; ``ValueError`` if there are none.
     """
     annotated = [r for r in records if r.segments]
     if not annotated:
         raise ValueError("segment_coverage: no video has annotated segments")
-    out = {"gflops": float(video_costs(model, frame_counts(annotated, sampling)).mean())}
-    for name in ("student", "teacher"):
-        sampler = getattr(sampling, name)
-        if sampler is not None:
-            out[name] = 100.0 * float(np.mean([hits_action(sampler, r) for r in annotated]))
-    return out
+    gflops = float(video_costs(model, frame_counts(annotated, sampling)).mean())
+    hits = {
+        name: np.array([hits_action(sampler, r) for r in annotated], dtype=np.float64)
+        for name in ("student", "teacher")
+        if (sampler := getattr(sampling, name)) is not None
+    }
+    return Coverage(gflops, hits)
