@@ -20,8 +20,9 @@ from dkp.runtime.commands import CommandRunner, Running
 
 POLL_SECONDS = 0.2
 #: A step done quicker than this found its work finished by an earlier run (a dkp command
-#: skips the jobs it finished before): it counts as done, but not in its kind's pace.
-FOUND_DONE_SECONDS = 3.0
+#: skips the jobs it finished before: 0 to 4 s for a training or a sweep of six jobs, which
+#: take a minute or more on 2 cores): it counts as done, but not in its kind's pace.
+FOUND_DONE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)

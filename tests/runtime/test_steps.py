@@ -64,11 +64,11 @@ def test_each_kind_counts_at_its_own_mean_and_an_unseen_kind_at_its_weight() -> 
 
 
 def test_steps_that_found_their_work_done_count_as_done_but_not_in_the_pace() -> None:
-    """A resumed run: its first two trainings were done before and took a second each."""
+    """A resumed run: its first two trainings were done before and took 1 and 4 s."""
     progress = Progress()
     progress.begin(["train"] * 4 + ["sweep"], jobs=1, weights={"train": 1.0, "sweep": 0.5})
     assert progress.step(1.0, "train").endswith("[1/5, 0:00 spent, time left not known yet]")
-    progress.step(0.5, "train")
+    progress.step(4.0, "train")
     # the pace is the one real training's: 60 s for the one left, 30 s for the sweep
     assert progress.step(60.0, "train").endswith("[3/5, 0:00 spent, ~1:30 left]")
     progress.step(60.0, "train")
