@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dkp.data.annotations.records import RecordSet
 from dkp.data.batch import Batch
+from dkp.evaluation.bootstrap import map_replicates, replicate_weights, top1_replicates
 from dkp.evaluation.early_exit.scores import ExitOutcome, ExitScores
 from dkp.evaluation.early_exit.timing import time_policies
 from dkp.evaluation.predictions import PredictionRow, top_classes, write_csv
@@ -42,7 +43,7 @@ from dkp.models.dkp.selector import FrameSelector, inside_segments
 from dkp.models.early_exit.policy import ExitPolicy, StopScore, max_probability
 from dkp.models.early_exit.stopping import LearnedStop
 from dkp.reporting.exit_examples import ExitExample, pick_examples, plot_exit_examples
-from dkp.reporting.tables import write_exit_counts, write_table
+from dkp.reporting.tables import interval_cell, write_exit_counts, write_table
 from dkp.runtime.checks import check_config
 from dkp.runtime.config import build_object
 from dkp.runtime.results import ExitSummary, Results
@@ -231,7 +232,7 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
         write_scores(out_dir / sub / SCORES_FILE, scores)
         table[point_label(results)] = results.exits.counts
     write_exit_counts(table, out_dir)
-    write_checkpoint_table(test, out_dir, cfg.split)
+    write_checkpoint_table(test, out_dir)
     if cfg.get("examples_at") is not None:
         at = min(scored, key=lambda s: abs(_fraction(s[0]) - float(cfg.examples_at)))
         figure = out_dir / "exit_examples.png"
@@ -241,10 +242,11 @@ def exits(cfg: DictConfig) -> Results | dict[str, Results]:
     return dict(zip(subdirs, [r for r, _ in scored], strict=True))
 
 
-def write_checkpoint_table(scores: ExitScores, out_dir: Path, split: str) -> list[Path]:
+def write_checkpoint_table(scores: ExitScores, out_dir: Path, replicates: int = 1000) -> list[Path]:
     """``checkpoints.{md,csv}``: what each checkpoint scores with every video stopped there,
     and the oracle (each video at its first right checkpoint): the least cost any stopping
-    rule on these checkpoints could pay for the accuracy they allow."""
+    rule on these checkpoints could pay for the accuracy they allow. Scores carry their 95 %
+    bootstrap interval over the videos."""
     full = scores.checkpoint_gflops()[-1]
     header = ["Checkpoint", "frames (student, teacher)", "GFLOPs", "of full", "top-1 (%)",
               "mAP (%)"]  # fmt: skip
@@ -252,14 +254,18 @@ def write_checkpoint_table(scores: ExitScores, out_dir: Path, split: str) -> lis
     outcomes = [(str(k + 1), scores.outcome_at(np.full(every, k)))
                 for k in range(scores.num_checkpoints)]  # fmt: skip
     outcomes.append(("oracle (knows the labels)", scores.oracle()))
+    # the first row weighs every video once: the score itself; the rest are the replicates
+    weights = np.vstack([np.ones(every), replicate_weights(every, replicates)])
+    target = scores.target.numpy()
     rows = []
     for label, outcome in outcomes:
-        metrics = outcome.metrics(scores.target, split)
+        probs = outcome.probs.float().numpy()
         student, teacher = outcome.frames.mean(0)
         gflops = float(outcome.gflops.mean())
         rows.append([
             label, f"{student:.1f}, {teacher:.1f}", f"{gflops:.4f}", f"{gflops / full:.0%}",
-            f"{100 * metrics[f'{split}/top1']:.1f}", f"{100 * metrics[f'{split}/mAP']:.1f}",
+            interval_cell(100 * top1_replicates(probs, target, weights)),
+            interval_cell(100 * map_replicates(probs, target, weights)),
         ])  # fmt: skip
     return write_table(header, rows, out_dir, "checkpoints")
 

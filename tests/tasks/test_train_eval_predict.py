@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,8 @@ def test_dynamic_dkp_with_a_frame_selector(stages, tiny_dataset, tmp_path):
         "4.0, 2.0",
         "4.0, 2.0",
     ]  # the 4 student frames in 4 steps, then 4 teacher steps over the best 2 candidates
+    scored = [row.strip("| ").split(" | ")[4:] for row in table[2:]]
+    assert all(re.fullmatch(r"\d+\.\d \[\d+\.\d, \d+\.\d\]", c) for c in sum(scored, []))
 
 
 def test_the_frame_selector_can_be_fitted_on_the_train_split(stages, tiny_dataset, tmp_path):
