@@ -21,7 +21,7 @@ import numpy as np
 
 from dkp.data.annotations.activitynet import load_activitynet, taxonomy_groups
 from dkp.data.synthetic.config import ANNOTATION_NAME
-from dkp.evaluation.bootstrap import replicate_weights
+from dkp.evaluation.bootstrap import weights_with_full_set
 from dkp.evaluation.breakdown import group_scores
 from dkp.evaluation.video_scores import SCORES_FILE, read_scores
 from dkp.reporting.points import collect_points
@@ -66,7 +66,7 @@ def table(
         if unknown:
             raise ValueError(f"{path}: video {unknown[0]!r} is not in {annotations} ({subset})")
         videos = len(scores.probs)
-        weights = np.vstack([np.ones(videos), replicate_weights(videos, replicates)])
+        weights = weights_with_full_set(videos, replicates)
         length = np.array([durations[v] for v in scores.video_ids.tolist()])
         for g in group_scores(scores.probs, scores.target, length, groups, weights, edge):
             cells = [interval_cell(100 * v) for v in (g.map, g.top1_shorter, g.top1_longer)]

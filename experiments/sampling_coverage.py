@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from dkp.data.annotations.activitynet import load_activitynet
 from dkp.data.sampling import build_sampling
-from dkp.evaluation.bootstrap import interpolate, replicate_weights
+from dkp.evaluation.bootstrap import interpolate, weights_with_full_set
 from dkp.evaluation.coverage import segment_coverage
 from dkp.lightning import load_module
 from dkp.reporting.tables import interval_cell
@@ -36,8 +36,7 @@ def sweep_values(recipe: str, key: str) -> list[float]:
 
 def coverage_table(records, model, ratios=(4, 8), replicates: int = 1000) -> str:
     annotated = sum(1 for r in records if r.segments)
-    # the first row weighs every video once: the share itself; the rest are the replicates
-    weights = np.vstack([np.ones(annotated), replicate_weights(annotated, replicates)])
+    weights = weights_with_full_set(annotated, replicates)
     lines = [
         "| series | GFLOPs | teacher sees the action (%) | student sees it (%) "
         "| teacher: fixed - adaptive at equal GFLOPs |",

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dkp.evaluation.bootstrap import map_replicates, replicate_weights, top1_replicates
+from dkp.evaluation.bootstrap import map_replicates, top1_replicates, weights_with_full_set
 from dkp.lightning import load_module
 from dkp.models.dkp.dynamic import coarse_to_fine
 from dkp.models.dkp.selector import nearest_frames
@@ -101,7 +101,7 @@ def table(scores: dict[str, np.ndarray], replicates: int) -> tuple[list[str], li
     """Rows: each rule's one-frame mAP and top-1 with intervals and the paired difference in
     mAP from the middle candidate; then every candidate at once."""
     target = scores["target"]
-    weights = replicate_weights(len(target), replicates)
+    weights = weights_with_full_set(len(target), replicates)
     picked = choices(scores)
     rows = {
         "middle candidate": (1, "cost_one", _single(scores, picked["middle"])),
@@ -114,8 +114,8 @@ def table(scores: dict[str, np.ndarray], replicates: int) -> tuple[list[str], li
     middle = None
     out = []
     for label, (frames, cost, probs) in rows.items():
-        maps = map_replicates(probs, target, np.vstack([np.ones(len(target)), weights]))
-        top1 = top1_replicates(probs, target, np.vstack([np.ones(len(target)), weights]))
+        maps = map_replicates(probs, target, weights)
+        top1 = top1_replicates(probs, target, weights)
         cells = [label, str(frames), f"{np.mean(scores[cost]):.4f}"]
         cells += [interval_cell(100 * maps), interval_cell(100 * top1)]
         cells.append("" if middle is None else interval_cell(100 * (maps - middle), sign="+"))

@@ -29,6 +29,13 @@ def replicate_weights(videos: int, replicates: int = 1000, seed: int = 0) -> np.
     )
 
 
+def weights_with_full_set(videos: int, replicates: int = 1000, seed: int = 0) -> np.ndarray:
+    """``(1 + B, V)``: every video once (the full set's value), then :func:`replicate_weights`:
+    the rows a table cell of a value and its interval reads
+    (:func:`dkp.reporting.tables.interval_cell`)."""
+    return np.vstack([np.ones(videos), replicate_weights(videos, replicates, seed)])
+
+
 def map_replicates(probs: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """mAP ``(B,)`` of scores ``(V, C)`` against multi-hot ``target`` under each replicate:
     the mean over the classes that have a positive video in it."""

@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dkp.data.annotations.records import RecordSet
 from dkp.data.batch import Batch
-from dkp.evaluation.bootstrap import map_replicates, replicate_weights, top1_replicates
+from dkp.evaluation.bootstrap import map_replicates, top1_replicates, weights_with_full_set
 from dkp.evaluation.early_exit.scores import ExitOutcome, ExitScores
 from dkp.evaluation.early_exit.timing import time_policies
 from dkp.evaluation.predictions import PredictionRow, top_classes, write_csv
@@ -254,8 +254,7 @@ def write_checkpoint_table(scores: ExitScores, out_dir: Path, replicates: int = 
     outcomes = [(str(k + 1), scores.outcome_at(np.full(every, k)))
                 for k in range(scores.num_checkpoints)]  # fmt: skip
     outcomes.append(("oracle (knows the labels)", scores.oracle()))
-    # the first row weighs every video once: the score itself; the rest are the replicates
-    weights = np.vstack([np.ones(every), replicate_weights(every, replicates)])
+    weights = weights_with_full_set(every, replicates)
     target = scores.target.numpy()
     rows = []
     for label, outcome in outcomes:
