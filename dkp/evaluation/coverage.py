@@ -31,7 +31,7 @@ class Coverage:
     video's frames hit its action (per video, so the share can be bootstrapped)."""
 
     gflops: float
-    hits: dict[str, np.ndarray]  # stream -> (V,) bool
+    hits: dict[str, np.ndarray]  # stream -> (V,): 1.0 where it sees the action, else 0.0
 
     def share(self, stream: str) -> float:
         """Percent of the videos where ``stream`` sees the action."""
