@@ -47,7 +47,11 @@ class PointShift:
     @property
     def inside(self) -> bool:
         """Whether B's score lies in A's interval."""
-        return self.lo_a <= self.value_b <= self.hi_a
+        return self.in_interval(self.value_b)
+
+    def in_interval(self, value: float) -> bool:
+        """Whether ``value`` (B's score, or B's curve at A's GFLOPs) lies in A's interval."""
+        return self.lo_a <= value <= self.hi_a
 
 
 def _places(points: Sequence[CurvePoint], root: Path) -> dict[str, CurvePoint]:
@@ -126,7 +130,7 @@ class ShiftSummary:
             float(moves.max()),
             int((moves < limit).sum()),
             limit,
-            sum(s.lo_a <= b <= s.hi_a for b, s in pairs),
+            sum(s.in_interval(b) for b, s in pairs),
             float(np.sqrt(np.mean(deltas**2) / 2)),
         )
 
