@@ -220,9 +220,10 @@ def exit_points(out: Path, tag: str = "") -> dict[str, list[Results]]:
     return points
 
 
-def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> Step:
+def frame_figures(runs: Path, data: Path, out: Path, count: int) -> Step:
     """Fig. S-3 style figures for a few validation videos: per-frame probability of the
-    ground-truth class, student vs ensemble (one video per class, the first few classes)."""
+    ground-truth class, student vs ensemble (one video per class, the first few classes), by
+    the adaptive DKP model ``runs`` trained."""
     annotations_file = data / "activity_net.v1-3.min.json"
     annotations = json.loads(annotations_file.read_text())["database"]
     chosen, seen = [], set()
@@ -231,16 +232,79 @@ def frame_figures(ckpt: str, data: Path, out: Path, logs: Path, count: int) -> S
         if entry["subset"] == "validation" and label not in seen and len(entry["annotations"]) == 1:
             seen.add(label)
             chosen.append(data / "videos" / f"v_{video_id}.mp4")
+    logs = runs / "logs"
     folder = logs / "frame_figures"  # one process for every video; renamed frames_<video>.png
-    shutil.rmtree(folder, ignore_errors=True)
-    cmd = [PY, "-m", "dkp.cli.predict", "--ckpt", ckpt, *map(str, chosen[:count])]
-    cmd += ["--plot", str(folder), "--annotations", str(annotations_file)]
+
+    def command() -> list[str]:
+        shutil.rmtree(folder, ignore_errors=True)
+        ckpt = checkpoint(runs, "dkp_adaptive", "")
+        cmd = [PY, "-m", "dkp.cli.predict", "--ckpt", ckpt, *map(str, chosen[:count])]
+        return [*cmd, "--plot", str(folder), "--annotations", str(annotations_file)]
 
     def done() -> None:
         for path in chosen[:count]:
             shutil.move(folder / f"{path.stem}.png", out / f"frames_{path.stem}.png")
 
-    return Step("frame_figures", lambda: cmd, logs / "predict.log", done=done, kind="report")
+    return Step("frame_figures", command, logs / "predict.log", done=done, kind="report")
+
+
+def copy_exit_tables(runs: Path, figures: Path) -> None:
+    """The exit counts near half the cost, each exit curve's checkpoints table and early
+    exit's example figure, from the exit curves' runs into ``figures``."""
+    swept = runs / "sweeps"
+    figures.mkdir(parents=True, exist_ok=True)
+    exit_counts_near(exit_points(runs), figures, fraction=0.5)
+    for name, *_ in EXITS:  # each checkpoint alone, and the oracle's floor on any stopping rule
+        for kind in ("md", "csv"):
+            table = swept / name / f"checkpoints.{kind}"
+            if table.is_file():
+                shutil.copy(table, figures / f"checkpoints_{name}.{kind}")
+    examples = swept / "early_exit" / "exit_examples.png"
+    if examples.is_file():
+        shutil.copy(examples, figures / "exit_examples.png")
+
+
+def report_steps(runs: Path, data: Path, figures: Path, sweeps: list, quick: bool) -> list[Step]:
+    """The steps that read the sweeps and exit curves into ``figures``, the longest first:
+    verdicts, curves, class groups, sampling coverage and the frame figures."""
+    here, logs, swept = Path(__file__).parent, runs / "logs", runs / "sweeps"
+    fixed_cost = [
+        swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")
+    ]
+    s1 = [*fixed_cost, *(swept / n for n, *_ in EXITS)]
+
+    def s2() -> list[Path]:
+        return [swept / n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()]
+
+    def with_ckpt(script: str, *args: str) -> list[str]:
+        ckpt = checkpoint(runs, "dkp_adaptive", "")
+        return [PY, str(here / script), "--data", str(data), "--ckpt", ckpt, *args]
+
+    def claims() -> list[str]:
+        return [PY, str(here / "check_claims.py"), "--out", str(figures),
+                *map(str, sorted({*s1, *s2()}))]  # fmt: skip
+
+    def draw(name: str) -> list[str]:
+        series = s1 if name == "curves" else s2()
+        return [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", "Embedded dataset",
+                "--name", name, *map(str, series)]  # fmt: skip
+
+    # dynamic DKP's first teacher frame: the middle one, the student's choice, an oracle's
+    choice = partial(with_ckpt, "teacher_frame_choice.py", "--out",
+                     str(figures / "teacher_frame_choice.md"))  # fmt: skip
+    # what each fixed-cost point trades: mAP per class group, top-1 on short and long videos
+    groups = [PY, str(here / "class_groups.py"), "--data", str(data)]
+    groups += ["--out", str(figures / "class_groups.md"), *map(str, fixed_cost)]
+    coverage = partial(with_ckpt, "sampling_coverage.py", "--out", str(figures / "coverage.md"))
+    drawn = ["curves"] if quick else ["curves", "frame_counts"]
+    return [
+        Step("frame_choice", choice, logs / "frame_choice.log", kind="report"),
+        Step("verdicts", claims, logs / "verdicts.log", kind="report"),
+        *(Step(name, partial(draw, name), logs / f"{name}.log", kind="report") for name in drawn),
+        Step("class_groups", lambda: groups, logs / "class_groups.log", kind="report"),
+        Step("coverage", coverage, logs / "coverage.log", kind="report"),
+        frame_figures(runs, data, figures, 2 if quick else 4),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,10 +340,6 @@ def main(argv: list[str] | None = None) -> int:
     extra = QUICK["train"] if args.quick else []
     start = time.time()
     sweeps = [s for s in SWEEPS if not args.quick or s[0] in QUICK["sweeps"]]
-    frame_videos = 2 if args.quick else 4
-    # after the trainings, sweeps and exit curves: curves (1 or 2), verdicts, frame figures,
-    # coverage, class groups, teacher frame choice
-    reports = ["report"] * ((1 if args.quick else 2) + 5)
 
     logs = runs / "logs"
     print(f"[1/4] embedded dataset in {data}", flush=True)
@@ -296,47 +356,12 @@ def main(argv: list[str] | None = None) -> int:
         steps += [train_step(n, runs, data, [*extra, f"seed={seed}"], tag) for n in STAGES]
     for tag in tags:
         steps += evaluation_steps(runs, data, tag, sweeps)
-    PROGRESS.begin([s.kind for s in steps] + reports, JOBS, STEP_WEIGHTS)
+    reports = report_steps(runs, data, figures, sweeps, args.quick)
+    PROGRESS.begin([s.kind for s in steps + reports], JOBS, STEP_WEIGHTS)
     run_all(steps)
     print("[4/4] curves, tables, verdicts, example figures, coverage, class groups", flush=True)
-    swept = runs / "sweeps"
-    figures.mkdir(parents=True, exist_ok=True)
-    exit_counts_near(exit_points(runs), figures, fraction=0.5)
-    for name, *_ in EXITS:  # each checkpoint alone, and the oracle's floor on any stopping rule
-        for kind in ("md", "csv"):
-            table = swept / name / f"checkpoints.{kind}"
-            if table.is_file():
-                shutil.copy(table, figures / f"checkpoints_{name}.{kind}")
-    examples = swept / "early_exit" / "exit_examples.png"
-    if examples.is_file():
-        shutil.copy(examples, figures / "exit_examples.png")
-    fixed_cost = [
-        swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")
-    ]
-    s1 = [*fixed_cost, *(swept / n for n, *_ in EXITS)]
-    s2 = [swept / n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()]
-    here, dkp_ckpt = Path(__file__).parent, checkpoint(runs, "dkp_adaptive", "")
-    claims = [PY, str(here / "check_claims.py"), "--out", str(figures)]
-    claims += map(str, sorted({*s1, *s2}))
-    draw = [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", "Embedded dataset"]
-    drawn = {"curves": s1} if args.quick else {"curves": s1, "frame_counts": s2}
-    # dynamic DKP's first teacher frame: the middle one, the student's choice, an oracle's
-    choice = [PY, str(here / "teacher_frame_choice.py"), "--data", str(data), "--ckpt", dkp_ckpt]
-    choice += ["--out", str(figures / "teacher_frame_choice.md")]
-    # what each fixed-cost point trades: mAP per class group, top-1 on short and long videos
-    groups = [PY, str(here / "class_groups.py"), "--data", str(data)]
-    groups += ["--out", str(figures / "class_groups.md"), *map(str, fixed_cost)]
-    coverage = [PY, str(here / "sampling_coverage.py"), "--data", str(data), "--ckpt", dkp_ckpt]
-    coverage += ["--out", str(figures / "coverage.md")]
-    run_all([  # the longest first
-        Step("frame_choice", lambda: choice, logs / "frame_choice.log", kind="report"),
-        Step("verdicts", lambda: claims, logs / "verdicts.log", kind="report"),
-        *(Step(name, lambda name=name: [*draw, "--name", name, *map(str, drawn[name])],
-               logs / f"{name}.log", kind="report") for name in drawn),
-        Step("class_groups", lambda: groups, logs / "class_groups.log", kind="report"),
-        Step("coverage", lambda: coverage, logs / "coverage.log", kind="report"),
-        frame_figures(dkp_ckpt, data, figures, logs, frame_videos),
-    ])  # fmt: skip
+    copy_exit_tables(runs, figures)
+    run_all(reports)
     print(f"    verdicts: {figures / 'verdicts.md'}", flush=True)
     minutes = (time.time() - start) / 60
     print(f"done in {minutes:.1f} min; figures and tables in {figures}", flush=True)
