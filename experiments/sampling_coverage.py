@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from dkp.data.annotations.activitynet import load_activitynet
 from dkp.data.sampling import build_sampling
 from dkp.evaluation.bootstrap import interpolate, weights_with_full_set
-from dkp.evaluation.coverage import segment_coverage
+from dkp.evaluation.coverage import Coverage, segment_coverage
 from dkp.lightning import load_module
 from dkp.reporting.tables import interval_cell
 from dkp.runtime.config import CONFIG_DIR
@@ -34,23 +34,26 @@ def sweep_values(recipe: str, key: str) -> list[float]:
     return [float(v) for v in str(params[key]).split(",")]
 
 
+def swept_coverage(records, model, strategy: str, ratio: int) -> list[Coverage]:
+    """The coverage at each point of ``conf/sweep/<strategy>.yaml`` (adaptive sweeps n_t,
+    fixed-interval sweeps r_t)."""
+    key, kind = ("n_t", int) if strategy == "adaptive" else ("r_t", float)
+    return [
+        segment_coverage(records, build_sampling(strategy, ratio=ratio, **{key: kind(v)}), model)
+        for v in sweep_values(strategy, f"sampling.{key}")
+    ]
+
+
 def coverage_table(records, model, ratios=(4, 8), replicates: int = 1000) -> str:
-    annotated = sum(1 for r in records if r.segments)
-    weights = weights_with_full_set(annotated, replicates)
+    sweeps = {r: (swept_coverage(records, model, "adaptive", r),
+                  swept_coverage(records, model, "fixed", r)) for r in ratios}  # fmt: skip
+    weights = weights_with_full_set(sweeps[ratios[0]][0][0].videos, replicates)
     lines = [
         "| series | GFLOPs | teacher sees the action (%) | student sees it (%) "
         "| teacher: fixed - adaptive at equal GFLOPs |",
         "|---|---:|---:|---:|---:|",
     ]
-    for ratio in ratios:
-        adaptive = [
-            segment_coverage(records, build_sampling("adaptive", n_t=int(n), ratio=ratio), model)
-            for n in sweep_values("adaptive", "sampling.n_t")
-        ]
-        fixed = [
-            segment_coverage(records, build_sampling("fixed", r_t=r, ratio=ratio), model)
-            for r in sweep_values("fixed", "sampling.r_t")
-        ]
+    for ratio, (adaptive, fixed) in sweeps.items():
         gf = np.array([a.gflops for a in adaptive])
         seen = np.stack([a.shares("teacher", weights) for a in adaptive])
         for name, rows in ((f"Adaptive-{ratio}", adaptive), (f"Fixed-{ratio}", fixed)):

@@ -33,6 +33,11 @@ class Coverage:
     gflops: float
     hits: dict[str, np.ndarray]  # stream -> (V,): 1.0 where it sees the action, else 0.0
 
+    @property
+    def videos(self) -> int:
+        """How many annotated videos it counts (the length of each ``hits``)."""
+        return len(next(iter(self.hits.values())))
+
     def share(self, stream: str) -> float:
         """Percent of the videos where ``stream`` sees the action."""
         return 100.0 * float(self.hits[stream].mean())

@@ -20,6 +20,7 @@ def test_counts_videos_whose_frames_land_in_the_action():
     out = segment_coverage(records, build_sampling("adaptive", n_t=1, ratio=4), MODEL)
     assert (out.gflops, out.share("student"), out.share("teacher")) == (14.0, 0.0, 50.0)
     np.testing.assert_array_equal(out.hits["teacher"], [1.0, 0.0])
+    assert out.videos == 2
     # Fixed interval, a teacher frame every 8 s: the 40 s video gets 5 (at 4, 12, .. s) and 20
     # student frames 2 s apart, the first at 1 s, inside the action.
     fixed = segment_coverage(records, build_sampling("fixed", r_t=8.0, ratio=4), MODEL)
@@ -32,6 +33,11 @@ def test_counts_videos_whose_frames_land_in_the_action():
 
 def test_needs_annotated_segments():
     bare = VideoRecord("v", None, 10.0, (0,), "testing")
+    # unannotated videos do not count
+    mixed = segment_coverage(
+        [bare, record(10.0, (4.0, 6.0))], build_sampling("adaptive", n_t=1, ratio=4), MODEL
+    )
+    assert (mixed.videos, mixed.share("teacher")) == (1, 100.0)
     with pytest.raises(ValueError, match="no video has annotated segments"):
         segment_coverage([bare], build_sampling("adaptive", n_t=1, ratio=4), MODEL)
 
