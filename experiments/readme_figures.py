@@ -14,6 +14,9 @@ from pathlib import Path
 from dkp.reporting.markdown import replace_section
 
 KINDS = ("*.png", "*.svg", "*.md", "*.csv")
+#: Figures named for the videos a run drew (make_curves' frame figures): another run's are
+#: stale, not overwritten, so they are removed.
+PER_VIDEO = "frames_*.png"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     if not verdicts.is_file():
         sys.exit(f"{verdicts} not found: run make curves first")
     args.out.mkdir(parents=True, exist_ok=True)
+    drawn = {path.name for path in args.figures.glob(PER_VIDEO)}
+    for stale in sorted(args.out.glob(PER_VIDEO)):
+        if stale.name not in drawn:
+            stale.unlink()
     for kind in KINDS:
         for path in sorted(args.figures.glob(kind)):
             shutil.copy(path, args.out / path.name)

@@ -24,6 +24,23 @@ def test_figures_are_copied_and_verdicts_replace_the_marked_section(tmp_path):
     assert text.startswith("intro\n") and text.endswith("after\n")
 
 
+def test_another_runs_frame_figures_do_not_stay_beside_this_ones(tmp_path):
+    figures, out = tmp_path / "figures", tmp_path / "docs" / "figures"
+    figures.mkdir()
+    out.mkdir(parents=True)
+    (figures / "verdicts.md").write_text("| claim | verdict |\n|---|---|\n")
+    (figures / "frames_v_new.png").write_bytes(b"new")
+    for name in ("frames_v_old.png", "split_shift.md", "curves.png"):  # written by others
+        (out / name).write_bytes(b"old")
+    assert main(["--figures", str(figures), "--out", str(out), "--quote"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "curves.png",
+        "frames_v_new.png",
+        "split_shift.md",
+        "verdicts.md",
+    ]
+
+
 def test_another_runs_verdicts_go_into_their_own_section(tmp_path):
     figures = tmp_path / "figures"
     figures.mkdir()
