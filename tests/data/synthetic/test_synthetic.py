@@ -257,12 +257,16 @@ def test_each_class_spans_the_durations_evenly_in_every_subset():
 
 
 @pytest.mark.parametrize(
-    ("spacing", "shares"),
-    [(2.0, [9, 30, 48, 71, 86]), (3.0, [9, 23, 41, 61, 80])],  # the default, the harder variant
+    ("options", "shares"),
+    [
+        ({}, [9, 30, 48, 71, 86]),  # the default
+        ({"event_spacing": 3.0}, [9, 23, 41, 61, 80]),  # the harder variant
+        ({"event_spacing": 1.5, "videos_per_class": (40, 12, 36)}, [17, 35, 61, 77, 90]),  # easier
+    ],
 )
-def test_sparse_frames_see_the_flashes_of_as_many_videos_as_documented(spacing, shares):
+def test_sparse_frames_see_the_flashes_of_as_many_videos_as_documented(options, shares):
     """The shares dkp.data.synthetic's docstring and docs/results.md quote."""
-    config = replace(SyntheticConfig(), event_spacing=spacing)
+    config = replace(SyntheticConfig(), **options)
     plans = plan_dataset(config)
     assert [round(event_hit_share(plans, config, n)) for n in (1, 4, 8, 16, 32)] == shares
 
