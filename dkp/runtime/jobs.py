@@ -52,6 +52,9 @@ from dkp.runtime.results import (
 
 log = logging.getLogger(__name__)
 JOB_FILE = "job.json"
+#: What a job logs when it finds its results stored, writes them, or fails in a multirun: a
+#: pipeline reads a command's log for them (dkp.runtime.steps.found_done).
+SKIPPED, WROTE, FAILED = "already done, skipping", "results", "job failed"
 IGNORED_KEYS = ("paths", "hydra", "tags")
 Task = Callable[[DictConfig], "Results | Mapping[str, Results]"]
 
@@ -184,7 +187,7 @@ def run_job(cfg: DictConfig, task: Task) -> Results | dict[str, Results] | None:
     key = config_hash(cfg)
     done = finished(out_dir, key)
     if done is not None:
-        log.info("already done, skipping: %s", out_dir / JOB_FILE)
+        log.info("%s: %s", SKIPPED, out_dir / JOB_FILE)
         return done[""] if list(done) == [""] else done
     failed = out_dir / FAILED_FILE
     job_id = slurm_job_id()
@@ -201,7 +204,7 @@ def run_job(cfg: DictConfig, task: Task) -> Results | dict[str, Results] | None:
     except Exception as err:
         if not _in_multirun() or not _is_rank_zero():
             raise
-        log.error("job failed (%s: %s); the sweep goes on", type(err).__name__, err)
+        log.error("%s (%s: %s); the sweep goes on", FAILED, type(err).__name__, err)
         error = f"{type(err).__name__}: {err}"
         write_failure(failed, Failure(error, _overrides(), traceback.format_exc()))
         return None
@@ -213,7 +216,7 @@ def run_job(cfg: DictConfig, task: Task) -> Results | dict[str, Results] | None:
         return outcome
     for sub, item in results.items():
         path = write_results(out_dir / sub / RESULTS_FILE, item)
-        log.info("results: %s", path)
+        log.info("%s: %s", WROTE, path)
     write_json(out_dir / JOB_FILE, {"config_hash": key, "results": list(results)})
     failed.unlink(missing_ok=True)
     return outcome

@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dkp.runtime.commands import CommandRunner, Running
+from dkp.runtime.jobs import FAILED, SKIPPED, WROTE
 
 POLL_SECONDS = 0.2
-#: A step done quicker than this found its work finished by an earlier run (a dkp command
-#: skips the jobs it finished before: 0 to 4 s for a training or a sweep of six jobs, which
-#: take a minute or more on 2 cores): it counts as done, but not in its kind's pace.
-FOUND_DONE_SECONDS = 10.0
+
+
+def found_done(log: Path) -> bool:
+    """Whether a step's command found all its work finished by an earlier run: its log names
+    jobs it skipped and none it ran (:mod:`dkp.runtime.jobs` logs each). Such a step took 0 to
+    4 s where its work takes minutes, so it does not count in its kind's pace."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return False
+    return f"{SKIPPED}: " in text and f"{WROTE}: " not in text and f"{FAILED} (" not in text
 
 
 @dataclass(frozen=True)
@@ -61,11 +69,12 @@ class Progress:
         self.done = 0
         self.start = time.time()
 
-    def step(self, seconds: float, kind: str = "") -> str:
-        """Count a step of ``kind`` that took ``seconds``; its progress line."""
+    def step(self, seconds: float, kind: str = "", found_done: bool = False) -> str:
+        """Count a step of ``kind`` that took ``seconds`` (in the pace unless it
+        ``found_done`` its work); its progress line."""
         self.done += 1
         self.left[kind] = max(self.left[kind] - 1, 0)
-        if seconds >= FOUND_DONE_SECONDS:
+        if not found_done:
             self.took.setdefault(kind, []).append(seconds)
         spent = time.time() - self.start
         left = self.time_left()
@@ -163,7 +172,9 @@ def run_steps(
                 continue
             done.add(name)
             took = time.time() - began
-            counted = f" {progress.step(took, step.kind)}" if progress is not None else ""
+            counted = ""
+            if progress is not None:
+                counted = f" {progress.step(took, step.kind, found_done(step.log))}"
             say(f"    {name} done in {clock(took)}{counted}")
             if step.done is not None:
                 step.done()

@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 
 from dkp.runtime.commands import CommandRunner
-from dkp.runtime.steps import Progress, Step, StepFailed, run_steps
+from dkp.runtime.steps import Progress, Step, StepFailed, found_done, run_steps
 
 
-def sh(tmp_path: Path, name: str, script: str, needs: tuple[str, ...] = (), done=None) -> Step:
-    return Step(name, lambda: ["sh", "-c", script], tmp_path / "logs" / f"{name}.log", needs, done)
+def sh(
+    tmp_path: Path, name: str, script: str, needs: tuple[str, ...] = (), done=None, kind: str = ""
+) -> Step:
+    log = tmp_path / "logs" / f"{name}.log"
+    return Step(name, lambda: ["sh", "-c", script], log, needs, done, kind)
 
 
 def wait_for(path: Path) -> str:
@@ -64,15 +67,39 @@ def test_each_kind_counts_at_its_own_mean_and_an_unseen_kind_at_its_weight() -> 
 
 
 def test_steps_that_found_their_work_done_count_as_done_but_not_in_the_pace() -> None:
-    """A resumed run: its first two trainings were done before and took 1 and 4 s."""
+    """A resumed run: its first two trainings were done before."""
     progress = Progress()
     progress.begin(["train"] * 4 + ["sweep"], jobs=1, weights={"train": 1.0, "sweep": 0.5})
-    assert progress.step(1.0, "train").endswith("[1/5, 0:00 spent, time left not known yet]")
-    progress.step(4.0, "train")
+    line = progress.step(1.0, "train", found_done=True)
+    assert line.endswith("[1/5, 0:00 spent, time left not known yet]")
+    progress.step(4.0, "train", found_done=True)
     # the pace is the one real training's: 60 s for the one left, 30 s for the sweep
     assert progress.step(60.0, "train").endswith("[3/5, 0:00 spent, ~1:30 left]")
     progress.step(60.0, "train")
     assert progress.step(2.0, "sweep").endswith("[5/5, 0:00 spent, ~0:00 left]")
+
+
+def test_a_step_found_done_is_told_by_its_log_not_by_its_time(tmp_path: Path) -> None:
+    """Jobs log what they skip, write and fail (dkp.runtime.jobs); a quick report step that
+    logs none of it ran, and counts in the pace however short it was."""
+    log = "[2026-12-07 00:47:44,807][dkp.runtime.jobs][INFO] - {}: /runs/sweeps/teacher/{}"
+    skipped = [log.format("already done, skipping", f"{i}/job.json") for i in range(3)]
+    wrote = log.format("results", "3/results.json")
+    failed = "[...][dkp.runtime.jobs][ERROR] - job failed (ValueError: bad); the sweep goes on"
+    cases = {"all_skipped": skipped, "one_ran": [*skipped, wrote], "one_failed": [*skipped,
+             failed], "report": ["curves: outputs/figures/curves.png"], "empty": []}  # fmt: skip
+    for name, lines in cases.items():
+        (tmp_path / f"{name}.log").write_text("".join(f"{line}\n" for line in lines))
+    assert [n for n in cases if found_done(tmp_path / f"{n}.log")] == ["all_skipped"]
+    assert not found_done(tmp_path / "missing.log")
+
+    progress = Progress(["report", "report", "train"])
+    steps = [
+        sh(tmp_path, "resumed", f"echo '{skipped[0]}'", kind="report"),
+        sh(tmp_path, "report", "true", kind="report"),
+    ]
+    run_steps(steps, CommandRunner(fork=False), say=lambda _: None, progress=progress)
+    assert progress.took.keys() == {"report"} and len(progress.took["report"]) == 1
 
 
 def test_one_at_a_time_follows_the_given_order(tmp_path: Path) -> None:
