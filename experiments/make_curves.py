@@ -265,8 +265,9 @@ def copy_exit_tables(runs: Path, figures: Path) -> None:
 
 
 def report_steps(runs: Path, data: Path, figures: Path, sweeps: list, quick: bool) -> list[Step]:
-    """The steps that read the sweeps and exit curves into ``figures``, the longest first:
-    verdicts, curves, class groups, sampling coverage and the frame figures."""
+    """The steps that read the trained models, sweeps and exit curves into ``figures``, the
+    longest first: teacher frame choice, verdicts, curves, class groups, sampling coverage and
+    the frame figures. Each command is built when its step starts, from what is then on disk."""
     here, logs, swept = Path(__file__).parent, runs / "logs", runs / "sweeps"
     fixed_cost = [
         swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")
