@@ -308,6 +308,22 @@ def report_steps(runs: Path, data: Path, figures: Path, sweeps: list, quick: boo
     ]
 
 
+def pipeline(
+    runs: Path, data: Path, figures: Path, seeds: int = 1, quick: bool = False
+) -> tuple[list[Step], list[Step]]:
+    """Every training, sweep and exit curve of ``seeds`` seeds (seed 0 in the plain layout,
+    seed k under ``seed<k>/``), and the report steps that follow them."""
+    extra = QUICK["train"] if quick else []
+    sweeps = [s for s in SWEEPS if not quick or s[0] in QUICK["sweeps"]]
+    tags = [f"seed{seed}" if seed else "" for seed in range(seeds)]
+    steps = []
+    for seed, tag in enumerate(tags):
+        steps += [train_step(n, runs, data, [*extra, f"seed={seed}"], tag) for n in STAGES]
+    for tag in tags:
+        steps += evaluation_steps(runs, data, tag, sweeps)
+    return steps, report_steps(runs, data, figures, sweeps, quick)
+
+
 def main(argv: list[str] | None = None) -> int:
     global JOBS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -338,10 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = (args.runs or Path("outputs/curves" + ("-quick" if args.quick else ""))).resolve()
     figures = (args.figures or runs / "figures").resolve()
     data = args.data.resolve()
-    extra = QUICK["train"] if args.quick else []
     start = time.time()
-    sweeps = [s for s in SWEEPS if not args.quick or s[0] in QUICK["sweeps"]]
-
     logs = runs / "logs"
     print(f"[1/4] embedded dataset in {data}", flush=True)
     synthetic = [PY, "-m", "dkp.cli.synthetic", "--out", str(data), *shlex.split(args.synthetic)]
@@ -351,13 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.seeds} seed{'s' if args.seeds > 1 else ''}; {JOBS} commands at a time)",
         flush=True,
     )
-    tags = [f"seed{seed}" if seed else "" for seed in range(args.seeds)]  # seed 0: plain layout
-    steps = []
-    for seed, tag in enumerate(tags):
-        steps += [train_step(n, runs, data, [*extra, f"seed={seed}"], tag) for n in STAGES]
-    for tag in tags:
-        steps += evaluation_steps(runs, data, tag, sweeps)
-    reports = report_steps(runs, data, figures, sweeps, args.quick)
+    steps, reports = pipeline(runs, data, figures, args.seeds, args.quick)
     PROGRESS.begin([s.kind for s in steps + reports], JOBS, STEP_WEIGHTS)
     run_all(steps)
     print("[4/4] curves, tables, verdicts, example figures, coverage, class groups", flush=True)
