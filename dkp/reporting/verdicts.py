@@ -100,7 +100,8 @@ def check(claim: Claim, curves: Mapping[str, Sequence[SeriesPoint]]) -> list[Ver
         missing = claim.a if not a else claim.b
         return [Verdict(claim.text, "-", np.nan, np.nan, np.nan, f"not measured ({missing})")]
     if claim.kind == "equal_cost":
-        inside = [p.gflops for p in a if b[0].gflops <= p.gflops <= b[-1].gflops]
+        # once per cost: two budgets of an exit curve can end at one operating point
+        inside = dict.fromkeys(p.gflops for p in a if b[0].gflops <= p.gflops <= b[-1].gflops)
         return [_compare(claim, a, b, x) for x in inside] or [
             Verdict(claim.text, "-", np.nan, np.nan, np.nan, "not measured (no common GFLOPs)")
         ]

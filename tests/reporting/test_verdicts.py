@@ -48,6 +48,12 @@ def test_better_at_equal_cost_is_stated_and_equal_models_are_not_told_apart():
     assert worse.verdict == "B below A" and worse.where == "1 GFLOPs"
 
 
+def test_an_exit_curve_reaching_one_cost_at_two_budgets_is_compared_there_once():
+    twice = {**CURVES, "A": [CURVES["A"][0], CURVES["A"][0], *CURVES["A"][1:]]}
+    verdicts = check(Claim("A above B", "A", "B", "equal_cost"), twice)
+    assert [v.where for v in verdicts] == ["1 GFLOPs", "2 GFLOPs"]
+
+
 def test_best_rises_and_reaches():
     (best,) = check(Claim("A's best above B's", "A", "B", "best"), CURVES)
     assert best.verdict == "A above B" and best.where == "3 vs 2.5 GFLOPs"
