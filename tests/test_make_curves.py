@@ -4,12 +4,17 @@ checkpoints and into which folders; every command built as the pipeline builds i
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dkp.runtime.results import CostSummary, Results, write_results
-from experiments.make_curves import STAGES, pipeline
+from experiments.make_curves import CLAIMS, STAGES, pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = "--videos-per-class 3 2 2 --min-duration 2 --max-duration 8 --workers 1"
 
 
 def finish_training(runs: Path, tag: str = "") -> None:
@@ -113,3 +118,35 @@ def test_a_report_before_its_training_names_what_is_missing(tmp_path):
     missing = tmp_path / "runs" / "train" / "dkp_adaptive" / "results.json"
     with pytest.raises(SystemExit, match=f"{missing} is missing: run make curves first"):
         reports[0].command()
+
+
+@pytest.mark.slow
+def test_the_quick_pipeline_draws_everything_and_a_rerun_only_redraws(tmp_path):
+    """`make curves-quick` on a tiny dataset (under a minute), then again: the second run
+    finds every training, sweep and exit curve done and writes the same tables."""
+    runs = tmp_path / "runs"
+    argv = [sys.executable, str(REPO / "experiments" / "make_curves.py"), "--quick"]
+    argv += ["--data", str(tmp_path / "data"), "--runs", str(runs), "--synthetic", TINY]
+    first = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "[19/19, " in first.stdout  # 5 trainings, 4 sweeps, 4 exit curves, 6 reports
+    figures = runs / "figures"
+    tables = {p.name: p.read_bytes() for p in sorted(figures.glob("*.md"))}
+    assert set(tables) == {
+        "checkpoints_dynamic_dkp.md", "checkpoints_dynamic_dkp_c2f.md",
+        "checkpoints_dynamic_dkp_maxprob.md", "checkpoints_early_exit.md", "class_groups.md",
+        "coverage.md", "curves.md", "exit_counts.md", "teacher_frame_choice.md", "verdicts.md",
+    }  # fmt: skip
+    assert {"curves.png", "exit_examples.png"} <= {p.name for p in figures.glob("*.png")}
+    assert len(list(figures.glob("frames_*.png"))) == 2
+    claimed = {line.split(" | ")[0][2:] for line in tables["verdicts.md"].decode().splitlines()}
+    assert {claim.text for claim in CLAIMS} <= claimed
+
+    again = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    counted = [
+        line for line in again.stdout.splitlines() if " done in " in line and "/19, " in line
+    ]
+    assert len(counted) == 19
+    assert all(line.endswith("time left not known yet]") for line in counted[:13])
+    assert {p.name: p.read_bytes() for p in sorted(figures.glob("*.md"))} == tables
