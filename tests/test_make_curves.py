@@ -14,7 +14,8 @@ from dkp.runtime.results import CostSummary, Results, write_results
 from experiments.make_curves import CLAIMS, STAGES, pipeline
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = "--videos-per-class 3 2 2 --min-duration 2 --max-duration 8 --workers 1"
+SHORT = "--min-duration 2 --max-duration 8 --workers 1"  # videos of 2 to 8 s
+TINY = f"--videos-per-class 3 2 2 {SHORT}"
 
 
 def finish_training(runs: Path, tag: str = "") -> None:
@@ -121,9 +122,10 @@ def test_a_report_before_its_training_names_what_is_missing(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_quick_pipeline_draws_everything_and_a_rerun_only_redraws(tmp_path):
+def test_the_quick_pipeline_draws_everything_a_rerun_only_redraws_and_a_split_pairs(tmp_path):
     """`make curves-quick` on a tiny dataset (under a minute), then again: the second run
-    finds every training, sweep and exit curve done and writes the same tables."""
+    finds every training, sweep and exit curve done and writes the same tables; then
+    second_test_split.py scores its models on another draw and pairs every point."""
     runs = tmp_path / "runs"
     argv = [sys.executable, str(REPO / "experiments" / "make_curves.py"), "--quick"]
     argv += ["--data", str(tmp_path / "data"), "--runs", str(runs), "--synthetic", TINY]
@@ -150,3 +152,13 @@ def test_the_quick_pipeline_draws_everything_and_a_rerun_only_redraws(tmp_path):
     assert len(counted) == 19
     assert all(line.endswith("time left not known yet]") for line in counted[:13])
     assert {p.name: p.read_bytes() for p in sorted(figures.glob("*.md"))} == tables
+
+    # the same models on a second draw of validation and test videos: every point paired
+    split = [sys.executable, str(REPO / "experiments" / "second_test_split.py")]
+    split += ["--runs", str(runs), "--data", str(tmp_path / "split"), "--out", str(tmp_path / "b")]
+    split += ["--videos-per-class", "2", "2", "--synthetic", SHORT]
+    shift = subprocess.run(split, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert shift.returncode == 0, shift.stdout[-3000:] + shift.stderr[-3000:]
+    pairs = (tmp_path / "b" / "figures" / "split_shift.md").read_text().splitlines()[2:]
+    points = tables["curves.md"].decode().splitlines()[2:]
+    assert len(pairs) == len(points) and f"all points: {len(points)} points move" in shift.stdout
