@@ -324,6 +324,13 @@ def pipeline(
     return steps, report_steps(runs, data, figures, sweeps, quick)
 
 
+def other_seeds(runs: Path, seeds: int) -> list[str]:
+    """The seeds an earlier run trained into ``runs`` beyond the first ``seeds``: the figures
+    draw every seed they find, these too."""
+    found = {p.name for p in runs.glob("sweeps/*/seed*") if p.name[4:].isdigit()}
+    return sorted((t for t in found if int(t[4:]) >= seeds), key=lambda t: int(t[4:]))
+
+
 def main(argv: list[str] | None = None) -> int:
     global JOBS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -369,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     run_all(steps)
     print("[4/4] curves, tables, verdicts, example figures, coverage, class groups", flush=True)
     copy_exit_tables(runs, figures)
+    if extra := other_seeds(runs, args.seeds):
+        print(f"    note: {runs} also holds {', '.join(extra)} of an earlier run; the figures "
+              "draw them too (another --runs keeps runs apart)", flush=True)  # fmt: skip
     run_all(reports)
     print(f"    verdicts: {figures / 'verdicts.md'}", flush=True)
     minutes = (time.time() - start) / 60

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dkp.runtime.results import CostSummary, Results, write_results
-from experiments.make_curves import CLAIMS, STAGES, pipeline
+from experiments.make_curves import CLAIMS, STAGES, other_seeds, pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = "--min-duration 2 --max-duration 8 --workers 1"  # videos of 2 to 8 s
@@ -119,6 +119,14 @@ def test_a_report_before_its_training_names_what_is_missing(tmp_path):
     missing = tmp_path / "runs" / "train" / "dkp_adaptive" / "results.json"
     with pytest.raises(SystemExit, match=f"{missing} is missing: run make curves first"):
         reports[0].command()
+
+
+def test_seeds_an_earlier_run_left_are_named(tmp_path):
+    for folder in ("teacher/0", "teacher/seed1", "teacher/seed2", "ns20/seed12", "nt5/seedx"):
+        (tmp_path / "sweeps" / folder).mkdir(parents=True)
+    assert other_seeds(tmp_path, seeds=1) == ["seed1", "seed2", "seed12"]
+    assert other_seeds(tmp_path, seeds=3) == ["seed12"]
+    assert other_seeds(tmp_path / "nothing", seeds=1) == []
 
 
 @pytest.mark.slow
