@@ -66,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     synthetic += ["--videos-per-class", "0", str(val), str(test), *shlex.split(args.synthetic)]
     trained_checkpoints(runs)  # all there, or a one-line error
     run(synthetic, out / "logs" / "synthetic.log")
-    steps = evaluation_steps(runs, data, "", SWEEPS, out=out, trained=False)
+    against = (args.against or runs / "sweeps").resolve()
+    swept = [s for s in SWEEPS if (against / s[0]).is_dir()]  # a quick run has 4 of them
+    steps = evaluation_steps(runs, data, "", swept, out=out, trained=False)
     make_curves.PROGRESS.begin([s.kind for s in steps], make_curves.JOBS, make_curves.STEP_WEIGHTS)
     run_all(steps)
-    against = (args.against or runs / "sweeps").resolve()
     first, _ = collect_points([against])
     second, _ = collect_points([out / "sweeps"])
     shifts = pair_points(first, against, second, out / "sweeps")
