@@ -272,9 +272,9 @@ def report_steps(runs: Path, data: Path, figures: Path, sweeps: list, quick: boo
     fixed_cost = [
         swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")
     ]
-    s1 = [*fixed_cost, *(swept / n for n, *_ in EXITS)]
+    curves = [*fixed_cost, *(swept / n for n, *_ in EXITS)]
 
-    def s2() -> list[Path]:
+    def frame_sweeps() -> list[Path]:  # Fig. S-2's: the single networks, nt-5 and ns-20
         return [swept / n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()]
 
     def with_ckpt(script: str, *args: str) -> list[str]:
@@ -283,10 +283,10 @@ def report_steps(runs: Path, data: Path, figures: Path, sweeps: list, quick: boo
 
     def claims() -> list[str]:
         return [PY, str(here / "check_claims.py"), "--out", str(figures),
-                *map(str, sorted({*s1, *s2()}))]  # fmt: skip
+                *map(str, sorted({*curves, *frame_sweeps()}))]  # fmt: skip
 
     def draw(name: str) -> list[str]:
-        series = s1 if name == "curves" else s2()
+        series = curves if name == "curves" else frame_sweeps()
         return [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", "Embedded dataset",
                 "--name", name, *map(str, series)]  # fmt: skip
 

@@ -47,7 +47,8 @@ def swept_coverage(records, model, strategy: str, ratio: int) -> list[Coverage]:
 def coverage_table(records, model, ratios=(4, 8), replicates: int = 1000) -> str:
     sweeps = {r: (swept_coverage(records, model, "adaptive", r),
                   swept_coverage(records, model, "fixed", r)) for r in ratios}  # fmt: skip
-    weights = weights_with_full_set(sweeps[ratios[0]][0][0].videos, replicates)
+    videos = next(iter(sweeps.values()))[0][0].videos  # every coverage counts the same ones
+    weights = weights_with_full_set(videos, replicates)
     lines = [
         "| series | GFLOPs | teacher sees the action (%) | student sees it (%) "
         "| teacher: fixed - adaptive at equal GFLOPs |",
