@@ -2,7 +2,7 @@
 
 ``make curves`` trains and evaluates on it, on 2 CPU cores, in minutes; no download is needed.
 ``dkp-synthetic --out DIR`` writes, in one to two minutes on
-2 cores (60 MB for the default 1,632 videos, 10.0 hours of video):
+2 cores (78 MB for the default 2,064 videos, 12.7 hours of video):
 
 * ``DIR/videos/v_<id>.mp4``: H.264 (libx264, yuv420p, low CRF) videos, 64x64 pixels at 10 fps
   by default; ids are 11-character YouTube-like strings drawn from the seed.
@@ -42,7 +42,7 @@ where many classes show at a glance):
   its own slot and never merging with the next. A longer action holds more flashes, as a
   fine texture is on screen for longer; most of the action shows none, so the evenly
   spaced frames of a whole video hit a flash in 9 % of the default brief-event videos with
-  1 frame, 30 % with 4, 48 % with 8, 71 % with 16 and 86 % with 32 (``plan.event_hit_share``
+  1 frame, 30 % with 4, 52 % with 8, 72 % with 16 and 87 % with 32 (``plan.event_hit_share``
   on the default dataset's plans): the teacher's few frames miss most flashes, the student's
   many catch them.
 * **Coarse colour** classes (default 4): the flat object is tinted (blue, yellow, pink,
@@ -63,9 +63,10 @@ where many classes show at a glance):
 * **Multi-label**: a fraction (default 3 %) of the videos has two segments of two different
   classes, in two halves of the video (ActivityNet has a few 2-label videos).
 * **Balanced**: every class is the primary label of the same number of videos per subset
-  (default 40 training, 24 validation, 72 testing: 1,632 videos; 864 test videos, so that
-  one draw of test videos moves a curve point by about 1 mAP, and 288 validation videos to
-  fit the exit thresholds, stopping scores and frame selector on).
+  (default 40 training, 24 validation, 108 testing: 2,064 videos; 1,296 test videos, so that
+  one draw of test videos moves a curve point with a standard deviation of about 0.65 mAP,
+  and 288 validation videos to fit the exit thresholds, stopping scores and frame selector
+  on).
 
 Frame ``i`` covers ``[i / fps, (i + 1) / fps)``; segments start and end on frame boundaries.
 The JSON durations are the written files' durations as PyAV measures them.

@@ -77,7 +77,7 @@ class SyntheticConfig:
     fine_classes: int = 4
     brief_classes: int = 4
     coarse_classes: int = 4
-    videos_per_class: tuple[int, int, int] = (40, 24, 72)
+    videos_per_class: tuple[int, int, int] = (40, 24, 108)
     min_duration: float = 5.0
     max_duration: float = 60.0
     short_duration: float = 24.0  # shorter videos are mostly filled by the action

@@ -205,10 +205,10 @@ def test_one_group_only_still_makes_a_valid_taxonomy():
 def test_default_plan_is_balanced_untrimmed_and_has_a_few_multi_label_videos():
     config = SyntheticConfig()
     plans = plan_dataset(config)
-    assert len(plans) == 1632 and len({p.video_id for p in plans}) == 1632
+    assert len(plans) == 2064 and len({p.video_id for p in plans}) == 2064
     assert len(syn.CLASS_NAMES) == 12
     assert Counter((p.subset, p.label) for p in plans) == {
-        (s, c): n for s, n in zip(SUBSETS, (40, 24, 72), strict=True) for c in syn.CLASS_NAMES
+        (s, c): n for s, n in zip(SUBSETS, (40, 24, 108), strict=True) for c in syn.CLASS_NAMES
     }
     durations = np.array([p.num_frames / config.fps for p in plans])
     assert durations.min() >= 5 and durations.max() <= 60
@@ -259,8 +259,8 @@ def test_each_class_spans_the_durations_evenly_in_every_subset():
 @pytest.mark.parametrize(
     ("options", "shares"),
     [
-        ({}, [9, 30, 48, 71, 86]),  # the default
-        ({"event_spacing": 3.0}, [9, 23, 41, 61, 80]),  # the harder variant
+        ({}, [9, 30, 52, 72, 87]),  # the default
+        ({"event_spacing": 3.0, "videos_per_class": (40, 24, 72)}, [9, 23, 41, 61, 80]),  # harder
         ({"event_spacing": 1.5, "videos_per_class": (40, 12, 36)}, [17, 35, 61, 77, 90]),  # easier
     ],
 )
@@ -438,5 +438,5 @@ def test_ensure_dataset_writes_into_an_empty_folder_and_refuses_one_with_other_f
 def test_default_dataset_has_its_documented_size(tmp_path):
     path = generate(tmp_path, workers=2)
     rs = load_activitynet(path, tmp_path / "videos", subsets=SUBSETS)
-    assert len(rs.records) == 1632 and rs.num_classes == 12
-    assert sum(r.subset == "testing" for r in rs.records) == 864
+    assert len(rs.records) == 2064 and rs.num_classes == 12
+    assert sum(r.subset == "testing" for r in rs.records) == 1296
