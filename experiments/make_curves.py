@@ -103,9 +103,9 @@ QUICK = {
 
 PROGRESS = Progress()
 #: Each kind of step's time relative to a training's, which the time left assumes until a
-#: step of that kind is done: a fresh clone's run on 2 cores took 59 s per training, 49 per
-#: sweep, 17 per exit curve and 4 per report on average.
-STEP_WEIGHTS = {"train": 1.0, "sweep": 0.8, "exit": 0.3, "report": 0.07}
+#: step of that kind is done: a fresh clone's run on 2 cores (1,296 test videos) took 63 s
+#: per training, 78 per sweep, 26 per exit curve and 7 per report on average.
+STEP_WEIGHTS = {"train": 1.0, "sweep": 1.2, "exit": 0.4, "report": 0.1}
 #: Commands run forked from this process once it has imported torch and Lightning, which
 #: saves each 4-5 s (dkp.runtime.commands); main()'s --no-fork makes each a fresh process.
 COMMANDS = CommandRunner()

@@ -1,7 +1,7 @@
 """The embedded dataset: a small synthetic ActivityNet-v1.3 set, written as real H.264 videos.
 
 ``make curves`` trains and evaluates on it, on 2 CPU cores, in minutes; no download is needed.
-``dkp-synthetic --out DIR`` writes, in one to two minutes on
+``dkp-synthetic --out DIR`` writes, in about two minutes on
 2 cores (78 MB for the default 2,064 videos, 12.7 hours of video):
 
 * ``DIR/videos/v_<id>.mp4``: H.264 (libx264, yuv420p, low CRF) videos, 64x64 pixels at 10 fps
