@@ -264,18 +264,34 @@ def copy_exit_tables(runs: Path, figures: Path) -> None:
         shutil.copy(examples, figures / "exit_examples.png")
 
 
-def report_steps(runs: Path, data: Path, figures: Path, sweeps: list, quick: bool) -> list[Step]:
-    """The steps that read the trained models, sweeps and exit curves into ``figures``, the
-    longest first: teacher frame choice, verdicts, curves, class groups, sampling coverage and
-    the frame figures. Each command is built when its step starts, from what is then on disk."""
+def seed_runs(sweep: Path, seeds: int) -> list[Path]:
+    """The runs of ``sweep`` by its first ``seeds`` seeds: seed 0's job folders and
+    ``seed<k>/``, not the other seeds an earlier run left there (a missing sweep as itself,
+    which the readers name)."""
+    if not sweep.is_dir():
+        return [sweep]
+    zero = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    return [*zero, *(sweep / f"seed{k}" for k in range(1, seeds) if (sweep / f"seed{k}").is_dir())]
+
+
+def report_steps(
+    runs: Path, data: Path, figures: Path, sweeps: list, quick: bool, seeds: int = 1
+) -> list[Step]:
+    """The steps that read the trained models, sweeps and exit curves of ``seeds`` seeds into
+    ``figures``, the longest first: teacher frame choice, verdicts, curves, class groups,
+    sampling coverage and the frame figures. Each command is built when its step starts, from
+    what is then on disk."""
     here, logs, swept = Path(__file__).parent, runs / "logs", runs / "sweeps"
-    fixed_cost = [
-        swept / n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")
-    ]
-    curves = [*fixed_cost, *(swept / n for n, *_ in EXITS)]
+    fixed_cost = [n for n, *_ in sweeps if n in ("teacher", "student") or n.startswith("dkp_")]
+
+    def runs_of(names: list[str]) -> list[Path]:
+        return [run for n in names for run in seed_runs(swept / n, seeds)]
+
+    def curves() -> list[Path]:
+        return runs_of([*fixed_cost, *(n for n, *_ in EXITS)])
 
     def frame_sweeps() -> list[Path]:  # Fig. S-2's: the single networks, nt-5 and ns-20
-        return [swept / n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()]
+        return runs_of([n for n in ("teacher", "student", "nt5", "ns20") if (swept / n).is_dir()])
 
     def with_ckpt(script: str, *args: str) -> list[str]:
         ckpt = checkpoint(runs, "dkp_adaptive", "")
@@ -283,26 +299,29 @@ def report_steps(runs: Path, data: Path, figures: Path, sweeps: list, quick: boo
 
     def claims() -> list[str]:
         return [PY, str(here / "check_claims.py"), "--out", str(figures),
-                *map(str, sorted({*curves, *frame_sweeps()}))]  # fmt: skip
+                *map(str, sorted({*curves(), *frame_sweeps()}))]  # fmt: skip
 
     def draw(name: str) -> list[str]:
-        series = curves if name == "curves" else frame_sweeps()
+        series = curves() if name == "curves" else frame_sweeps()
         return [PY, "-m", "dkp.cli.curves", "--out", str(figures), "--title", "Embedded dataset",
                 "--name", name, *map(str, series)]  # fmt: skip
 
     # dynamic DKP's first teacher frame: the middle one, the student's choice, an oracle's
     choice = partial(with_ckpt, "teacher_frame_choice.py", "--out",
                      str(figures / "teacher_frame_choice.md"))  # fmt: skip
-    # what each fixed-cost point trades: mAP per class group, top-1 on short and long videos
-    groups = [PY, str(here / "class_groups.py"), "--data", str(data)]
-    groups += ["--out", str(figures / "class_groups.md"), *map(str, fixed_cost)]
+
+    def class_groups() -> list[str]:  # each fixed-cost point: mAP per class group, top-1 by length
+        out = ["--out", str(figures / "class_groups.md")]
+        return [PY, str(here / "class_groups.py"), "--data", str(data), *out,
+                *map(str, runs_of(fixed_cost))]  # fmt: skip
+
     coverage = partial(with_ckpt, "sampling_coverage.py", "--out", str(figures / "coverage.md"))
     drawn = ["curves"] if quick else ["curves", "frame_counts"]
     return [
         Step("frame_choice", choice, logs / "frame_choice.log", kind="report"),
         Step("verdicts", claims, logs / "verdicts.log", kind="report"),
         *(Step(name, partial(draw, name), logs / f"{name}.log", kind="report") for name in drawn),
-        Step("class_groups", lambda: groups, logs / "class_groups.log", kind="report"),
+        Step("class_groups", class_groups, logs / "class_groups.log", kind="report"),
         Step("coverage", coverage, logs / "coverage.log", kind="report"),
         frame_figures(runs, data, figures, 2 if quick else 4),
     ]
@@ -321,12 +340,12 @@ def pipeline(
         steps += [train_step(n, runs, data, [*extra, f"seed={seed}"], tag) for n in STAGES]
     for tag in tags:
         steps += evaluation_steps(runs, data, tag, sweeps)
-    return steps, report_steps(runs, data, figures, sweeps, quick)
+    return steps, report_steps(runs, data, figures, sweeps, quick, seeds)
 
 
 def other_seeds(runs: Path, seeds: int) -> list[str]:
-    """The seeds an earlier run trained into ``runs`` beyond the first ``seeds``: the figures
-    draw every seed they find, these too."""
+    """The seeds an earlier run trained into ``runs`` beyond the first ``seeds``, which the
+    figures leave out."""
     found = {p.name for p in runs.glob("sweeps/*/seed*") if p.name[4:].isdigit()}
     return sorted((t for t in found if int(t[4:]) >= seeds), key=lambda t: int(t[4:]))
 
@@ -377,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     print("[4/4] curves, tables, verdicts, example figures, coverage, class groups", flush=True)
     copy_exit_tables(runs, figures)
     if extra := other_seeds(runs, args.seeds):
-        print(f"    note: {runs} also holds {', '.join(extra)} of an earlier run; the figures "
-              "draw them too (another --runs keeps runs apart)", flush=True)  # fmt: skip
+        print(f"    note: {runs} also holds {', '.join(extra)} of an earlier run, which the "
+              "figures leave out (a larger --seeds draws them)", flush=True)  # fmt: skip
     run_all(reports)
     print(f"    verdicts: {figures / 'verdicts.md'}", flush=True)
     minutes = (time.time() - start) / 60

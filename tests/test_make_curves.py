@@ -97,10 +97,10 @@ def test_reports_read_what_the_sweeps_left_when_they_start(tmp_path):
     finish_training(runs)
     swept = runs / "sweeps"
     for name in ("teacher", "student", "nt5"):  # ns-20's sweep did not run
-        (swept / name).mkdir(parents=True)
+        (swept / name / "0").mkdir(parents=True)
     frame_counts = by_name["frame_counts"].command()
-    assert frame_counts[-3:] == [str(swept / n) for n in ("teacher", "student", "nt5")]
-    assert str(swept / "ns20") not in by_name["verdicts"].command()
+    assert frame_counts[-3:] == [str(swept / n / "0") for n in ("teacher", "student", "nt5")]
+    assert not any("ns20" in arg for arg in by_name["verdicts"].command())
     coverage = by_name["coverage"].command()
     assert coverage[-4:] == [
         "--ckpt",
@@ -119,6 +119,26 @@ def test_a_report_before_its_training_names_what_is_missing(tmp_path):
     missing = tmp_path / "runs" / "train" / "dkp_adaptive" / "results.json"
     with pytest.raises(SystemExit, match=f"{missing} is missing: run make curves first"):
         reports[0].command()
+
+
+def test_reports_read_only_the_seeds_asked_for(tmp_path):
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    annotations(data)
+    finish_training(runs)
+    teacher = runs / "sweeps" / "teacher"
+    for job in ("0", "1", "seed1/0", "seed2/0", "seed2/1"):
+        (teacher / job).mkdir(parents=True)
+    (teacher / "multirun.yaml").touch()
+    for seeds, shown in (
+        (1, ["0", "1"]),
+        (2, ["0", "1", "seed1"]),
+        (3, ["0", "1", "seed1", "seed2"]),
+    ):
+        _, reports = pipeline(runs, data, tmp_path / "fig", seeds=seeds)
+        drawn = {s.name: s for s in reports}["frame_counts"].command()
+        assert [arg for arg in drawn if str(teacher) in arg] == [str(teacher / j) for j in shown]
+        verdicts = {s.name: s for s in reports}["verdicts"].command()
+        assert str(runs / "sweeps" / "student") in verdicts  # not run yet: the reader names it
 
 
 def test_seeds_an_earlier_run_left_are_named(tmp_path):

@@ -114,10 +114,28 @@ class StepFailed(RuntimeError):
 
 
 def _shown(args: list[str]) -> list[str]:
-    """A command as a reader would type it: ``dkp.cli.train ...`` for ``python -m ...``."""
-    if args[:1] != [sys.executable]:
-        return args
-    return args[2:] if args[1:2] == ["-m"] else args[1:]
+    """A command as a reader would type it: ``dkp.cli.train ...`` for ``python -m ...``, and
+    paths side by side in one folder as bash's ``folder/{a,b}`` (a report reads dozens)."""
+    if args[:1] == [sys.executable]:
+        args = args[2:] if args[1:2] == ["-m"] else args[1:]
+    shown: list[str] = []
+    run: list[str] = []  # consecutive plain paths in one folder
+
+    def flush() -> None:
+        if len(run) > 1:
+            names = ",".join(path.rpartition("/")[2] for path in run)
+            shown.append(f"{run[0].rpartition('/')[0]}/{{{names}}}")
+        else:
+            shown.extend(run)
+        run.clear()
+
+    for arg in args:
+        plain = "/" in arg and not set(arg) & set(" {},=$'\"")
+        if not (plain and run and arg.rpartition("/")[0] == run[0].rpartition("/")[0]):
+            flush()
+        (run if plain else shown).append(arg)
+    flush()
+    return shown
 
 
 def _check(steps: Sequence[Step]) -> None:

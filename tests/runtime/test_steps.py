@@ -48,6 +48,18 @@ def test_two_steps_run_at_once_and_a_third_waits_for_both(tmp_path: Path) -> Non
     assert said[-2].endswith("left]") and "[3/3, " in said[-2]
 
 
+def test_a_command_shows_the_runs_of_one_folder_in_braces(tmp_path: Path) -> None:
+    runs = [str(tmp_path / "sweeps" / "teacher" / job) for job in ("0", "1", "seed1")]
+    other = str(tmp_path / "sweeps" / "student" / "0")
+    argv = ["echo", *runs, other, f"--out={tmp_path}"]
+    said: list[str] = []
+    step = Step("echo", lambda: argv, tmp_path / "echo.log")
+    run_steps([step], CommandRunner(fork=False), jobs=1, say=said.append)
+    folder = tmp_path / "sweeps" / "teacher"
+    assert said[0] == f"  $ echo {folder}/{{0,1,seed1}} {other} --out={tmp_path}"
+    assert (tmp_path / "echo.log").read_text().split() == argv[1:]  # run as given
+
+
 def test_time_left_is_the_mean_step_over_the_jobs_not_the_wall_clock_pace() -> None:
     progress = Progress([""] * 5, jobs=2)
     assert progress.step(60.0).endswith("~2:00 left]")  # 4 steps of 60 s, 2 at a time
