@@ -25,6 +25,7 @@ from make_curves import (
     evaluation_steps,
     run,
     run_all,
+    seed_runs,
     trained_checkpoints,
 )
 
@@ -71,7 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     steps = evaluation_steps(runs, data, "", swept, out=out, trained=False)
     make_curves.PROGRESS.begin([s.kind for s in steps], make_curves.JOBS, make_curves.STEP_WEIGHTS)
     run_all(steps)
-    first, _ = collect_points([against])
+    first, _ = collect_points(  # seed 0's: the models scored again
+        [
+            run
+            for sweep in sorted(against.iterdir())
+            if sweep.is_dir()
+            for run in seed_runs(sweep, 1)
+        ]
+    )
     second, _ = collect_points([out / "sweeps"])
     shifts = pair_points(first, against, second, out / "sweeps")
     write_shift_table(shifts, out / "figures", "split_shift")
