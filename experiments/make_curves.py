@@ -264,6 +264,12 @@ def copy_exit_tables(runs: Path, figures: Path) -> None:
         shutil.copy(examples, figures / "exit_examples.png")
 
 
+def seed_tag(seed: int) -> str:
+    """The folder a seed's trainings and sweeps go in: seed 0 in the plain layout, seed k in
+    ``seed<k>/``."""
+    return f"seed{seed}" if seed else ""
+
+
 def seed_runs(sweep: Path, seeds: int) -> list[Path]:
     """The runs of ``sweep`` by its first ``seeds`` seeds: seed 0's job folders and
     ``seed<k>/``, not the other seeds an earlier run left there (a missing sweep as itself,
@@ -271,7 +277,10 @@ def seed_runs(sweep: Path, seeds: int) -> list[Path]:
     if not sweep.is_dir():
         return [sweep]
     zero = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
-    return [*zero, *(sweep / f"seed{k}" for k in range(1, seeds) if (sweep / f"seed{k}").is_dir())]
+    return [
+        *zero,
+        *(sweep / seed_tag(k) for k in range(1, seeds) if (sweep / seed_tag(k)).is_dir()),
+    ]
 
 
 def report_steps(
@@ -334,7 +343,7 @@ def pipeline(
     seed k under ``seed<k>/``), and the report steps that follow them."""
     extra = QUICK["train"] if quick else []
     sweeps = [s for s in SWEEPS if not quick or s[0] in QUICK["sweeps"]]
-    tags = [f"seed{seed}" if seed else "" for seed in range(seeds)]
+    tags = [seed_tag(seed) for seed in range(seeds)]
     steps = []
     for seed, tag in enumerate(tags):
         steps += [train_step(n, runs, data, [*extra, f"seed={seed}"], tag) for n in STAGES]
