@@ -14,7 +14,7 @@ EXAMPLES = """examples:
   dkp-synthetic --out data/synthetic
   dkp-synthetic --out data/small --videos-per-class 8 2 4 --seed 7
   dkp-synthetic --out data/synthetic --force --workers 4
-  dkp-synthetic --out data/synthetic-hard --event-spacing 3   # rarer flashes: a harder set
+  dkp-synthetic --out data/synthetic-frequent --event-spacing 2   # more flashes: an easier set
 """
 
 

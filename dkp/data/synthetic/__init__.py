@@ -38,11 +38,11 @@ where many classes show at a glance):
   (the textures' mean), so the teacher's frames show nothing class-specific. The class is
   given only by brief events (0.3 s, 3 frames): a large disc of a class colour (red, green,
   blue, yellow, ...), visible even at 16x16, that flashes again and again through the
-  segment, about once per 2 s of it (``event_spacing``), each time at a random moment of
+  segment, about once per 3 s of it (``event_spacing``), each time at a random moment of
   its own slot and never merging with the next. A longer action holds more flashes, as a
   fine texture is on screen for longer; most of the action shows none, so the evenly
-  spaced frames of a whole video hit a flash in 9 % of the default brief-event videos with
-  1 frame, 30 % with 4, 52 % with 8, 72 % with 16 and 87 % with 32 (``plan.event_hit_share``
+  spaced frames of a whole video hit a flash in 7 % of the default brief-event videos with
+  1 frame, 21 % with 4, 37 % with 8, 64 % with 16 and 80 % with 32 (``plan.event_hit_share``
   on the default dataset's plans): the teacher's few frames miss most flashes, the student's
   many catch them.
 * **Coarse colour** classes (default 4): the flat object is tinted (blue, yellow, pink,

@@ -85,7 +85,7 @@ class SyntheticConfig:
     min_segment: float = 4.0  # action length in longer videos: U(min_segment, max_segment)
     max_segment: float = 8.0
     event_duration: float = 0.3
-    event_spacing: float = 2.0  # mean seconds of action per brief event (inf: a single event)
+    event_spacing: float = 3.0  # mean seconds of action per brief event (inf: a single event)
     multi_label_fraction: float = 0.03
     object_size: int = 24
     texture_amplitude: float = 48.0  # luma deviation of the stripes (dots reach 1.5x)
